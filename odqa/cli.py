@@ -1,0 +1,63 @@
+"""The `odqa` command: one entry point, one sub-command per job.
+
+Sub-commands are imported lazily so that `odqa --help` stays instant and a broken optional
+dependency of one command does not break the others. Each command module exposes
+``main(argv: list[str] | None) -> int``.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+from odqa.errors import ODQAError
+
+# name -> (module, function, one-line help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "train-mrc": ("odqa.reader.train", "main", "fine-tune an extractive reader (MRC) model"),
+    "check-data": ("odqa.reader.check_data", "main", "round-trip gold answers through preprocessing and post-processing"),
+    "evaluate": ("odqa.metrics.cli", "main", "score predictions.json against a dataset (KorQuAD or SQuAD rules)"),
+    "index": ("odqa.retrieval.cli", "index_main", "build a retrieval index over a corpus"),
+    "retrieve": ("odqa.retrieval.cli", "retrieve_main", "retrieve passages for questions with a saved index"),
+    "eval-retrieval": ("odqa.retrieval.cli", "eval_retrieval_main", "measure recall@k / MRR@k of a retriever"),
+    "infer": ("odqa.pipeline.cli", "main", "retrieve, read, write predictions and score them"),
+}
+
+
+def _usage() -> str:
+    width = max(len(n) for n in COMMANDS)
+    lines = ["usage: odqa <command> [options]   (or: python -m odqa <command> ...)", "", "commands:"]
+    lines += [f"  {name:<{width}}  {helptext}" for name, (_, _, helptext) in COMMANDS.items()]
+    lines += ["", "Run `odqa <command> --help` for the options of one command.",
+              "Options can also come from a .json or .yaml file: `odqa <command> options.yaml`."]
+    return "\n".join(lines)
+
+
+def run_command(name: str, argv: list[str] | None) -> int:
+    module_name, func_name, _ = COMMANDS[name]
+    func = getattr(importlib.import_module(module_name), func_name)
+    try:
+        return int(func(argv) or 0)
+    except ODQAError as err:
+        print(f"odqa {name}: error: {err}", file=sys.stderr)
+        return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name in {"--version", "-V"}:
+        from odqa import __version__
+
+        print(__version__)
+        return 0
+    if name not in COMMANDS:
+        print(f"odqa: unknown command {name!r}.\n\n{_usage()}", file=sys.stderr)
+        return 2
+    return run_command(name, rest)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
