@@ -1,0 +1,207 @@
+"""Read MRC data from every layout users have, into one row schema.
+
+Supported sources:
+
+* SQuAD/KorQuAD nested JSON (``{"data": [{"title", "paragraphs": [{"context", "qas"}]}]}``);
+* flat JSON (a list, or ``{"data": [...]}`` of rows), JSONL and CSV with
+  ``id, title, context, question, answers{text[], answer_start[]}``;
+* a ``datasets.save_to_disk`` folder: a ``DatasetDict`` (train/validation/test — the KLUE-MRC
+  competition layout, where the test split has no answers) or a single ``Dataset``.
+
+Every row becomes ``{"id", "title", "context", "question", "answers": {"text": [...],
+"answer_start": [...]}}`` and is validated (see :mod:`odqa.data.validation`).
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from odqa.data.validation import validate_examples
+from odqa.errors import DataError
+from odqa.utils.io import read_json
+
+REQUIRED_COLUMNS = ("id", "context", "question")
+
+
+def _mrc_features():
+    from datasets import Features, Sequence, Value
+
+    return Features({
+        "id": Value("string"),
+        "title": Value("string"),
+        "context": Value("string"),
+        "question": Value("string"),
+        "answers": {"text": Sequence(Value("string")), "answer_start": Sequence(Value("int64"))},
+    })
+
+
+class _LazyFeatures:
+    def __getattr__(self, name: str) -> Any:  # pragma: no cover - convenience only
+        return getattr(_mrc_features(), name)
+
+
+MRC_FEATURES = _LazyFeatures()
+
+
+def _rows_from_nested(data: list[dict], source: str) -> list[dict]:
+    rows = []
+    for a_idx, article in enumerate(data):
+        title = article.get("title", "") or ""
+        paragraphs = article.get("paragraphs")
+        if paragraphs is None:
+            raise DataError(f"{source}: article #{a_idx} ({title!r}) has no 'paragraphs'; "
+                            "SQuAD/KorQuAD files need data[].paragraphs[].qas[].")
+        for p_idx, paragraph in enumerate(paragraphs):
+            context = paragraph.get("context")
+            if context is None:
+                raise DataError(f"{source}: article #{a_idx} paragraph #{p_idx} has no 'context'.")
+            for qa in paragraph.get("qas", []):
+                answers = qa.get("answers") or []
+                rows.append({
+                    "id": qa.get("id"),
+                    "title": title,
+                    "context": context,
+                    "question": qa.get("question"),
+                    "answers": {
+                        "text": [a.get("text") for a in answers],
+                        "answer_start": [a.get("answer_start") for a in answers],
+                    },
+                })
+    return rows
+
+
+def _normalize_answers(value: Any, row_id: Any, source: str) -> dict:
+    """Accept ``{"text": [...], "answer_start": [...]}``, a list of ``{"text", "answer_start"}``
+    dicts, a stringified form of either (CSV), or nothing (unlabelled test data)."""
+    if value is None or (isinstance(value, float) and value != value) or value == "":
+        return {"text": [], "answer_start": []}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            try:
+                value = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                raise DataError(f"{source}: row {row_id!r}: 'answers' is not valid JSON "
+                                "(expected {\"text\": [...], \"answer_start\": [...]}).") from None
+    if isinstance(value, list):
+        value = {"text": [a.get("text") for a in value], "answer_start": [a.get("answer_start") for a in value]}
+    if not isinstance(value, dict) or "text" not in value or "answer_start" not in value:
+        raise DataError(f"{source}: row {row_id!r}: 'answers' must have 'text' and 'answer_start' lists.")
+    texts, starts = value["text"], value["answer_start"]
+    if isinstance(texts, str):
+        texts = [texts]
+    if isinstance(starts, (int, float)):
+        starts = [starts]
+    texts, starts = list(texts), list(starts)
+    if len(texts) != len(starts):
+        raise DataError(f"{source}: row {row_id!r}: answers has {len(texts)} texts but {len(starts)} "
+                        "answer_start values; they must pair up.")
+    try:
+        starts = [int(s) for s in starts]
+    except (TypeError, ValueError):
+        raise DataError(f"{source}: row {row_id!r}: answer_start must be integers, got {starts!r}.") from None
+    return {"text": [str(t) for t in texts], "answer_start": starts}
+
+
+def _standardize(rows: Iterable[dict], source: str) -> list[dict]:
+    rows = list(rows)
+    if not rows:
+        raise DataError(f"{source}: no examples found.")
+    missing = [c for c in REQUIRED_COLUMNS if c not in rows[0]]
+    if missing:
+        raise DataError(f"{source}: missing column(s) {missing}; found {sorted(rows[0])}. "
+                        "MRC rows need id, context, question (and answers for training/evaluation).")
+    out = []
+    for i, row in enumerate(rows):
+        row_id = row.get("id")
+        if row_id is None or str(row_id) == "":
+            raise DataError(f"{source}: row #{i} has no 'id'; every question needs a unique id.")
+        out.append({
+            "id": str(row_id),
+            "title": "" if row.get("title") is None else str(row.get("title")),
+            "context": row.get("context"),
+            "question": row.get("question"),
+            "answers": _normalize_answers(row.get("answers"), row_id, source),
+        })
+    return out
+
+
+def _read_rows(path: Path) -> list[dict]:
+    source = str(path)
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        obj = read_json(path)
+        data = obj.get("data", obj) if isinstance(obj, dict) else obj
+        if not isinstance(data, list):
+            raise DataError(f"{source}: expected a SQuAD/KorQuAD object with a 'data' list, or a list of rows.")
+        if data and isinstance(data[0], dict) and "paragraphs" in data[0]:
+            return _rows_from_nested(data, source)
+        return data
+    if suffix == ".jsonl":
+        rows = []
+        with path.open(encoding="utf-8") as f:
+            for line_no, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as err:
+                        raise DataError(f"{source}: line {line_no} is not valid JSON ({err.msg}).") from None
+        return rows
+    if suffix == ".csv":
+        import pandas as pd
+
+        frame = pd.read_csv(path, dtype={"id": str}, keep_default_na=False)
+        return frame.to_dict(orient="records")
+    raise DataError(f"{source}: unsupported file type {suffix!r}; use SQuAD/KorQuAD .json, flat .json/.jsonl/.csv, "
+                    "or a datasets.save_to_disk folder.")
+
+
+def load_mrc_examples(path: str | os.PathLike, *, fix_answer_start: bool = False,
+                      require_answers: bool = False) -> "datasets.Dataset":  # noqa: F821
+    """Load one file of MRC examples into a validated ``datasets.Dataset``."""
+    from datasets import Dataset
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found.")
+    rows = _standardize(_read_rows(path), str(path))
+    rows = validate_examples(rows, str(path), fix_answer_start=fix_answer_start,
+                             require_answers=require_answers).rows
+    return Dataset.from_list(rows, features=_mrc_features())
+
+
+def _from_disk(path: Path, fix_answer_start: bool, require_answers: bool):
+    from datasets import Dataset, DatasetDict, load_from_disk
+
+    try:
+        loaded = load_from_disk(str(path))
+    except FileNotFoundError as err:
+        raise DataError(f"{path}: not a datasets.save_to_disk folder ({err}).") from None
+
+    def convert(ds: "Dataset", name: str) -> "Dataset":
+        source = f"{path}[{name}]" if name else str(path)
+        rows = _standardize(ds.to_list(), source)
+        needs = require_answers and name in {"train", "validation", ""}
+        rows = validate_examples(rows, source, fix_answer_start=fix_answer_start, require_answers=needs).rows
+        return Dataset.from_list(rows, features=_mrc_features())
+
+    if isinstance(loaded, DatasetDict):
+        return DatasetDict({name: convert(ds, name) for name, ds in loaded.items()})
+    return convert(loaded, "")
+
+
+def load_mrc_dataset(path: str | os.PathLike, *, fix_answer_start: bool = False,
+                     require_answers: bool = False):
+    """Load a file (→ ``Dataset``) or a ``save_to_disk`` folder (→ ``Dataset``/``DatasetDict``).
+
+    ``require_answers`` makes a question without gold answers an error (training and
+    evaluation need them; prediction does not).
+    """
+    path = Path(path)
+    if path.is_dir():
+        return _from_disk(path, fix_answer_start, require_answers)
+    return load_mrc_examples(path, fix_answer_start=fix_answer_start, require_answers=require_answers)

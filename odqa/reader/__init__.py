@@ -1,0 +1,1 @@
+"""The extractive reader: preprocessing (examples → features), models, training, post-processing."""

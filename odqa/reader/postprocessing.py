@@ -1,0 +1,101 @@
+"""Post-processing as pure numpy: logits over windows → the best answer span per example.
+
+An example's n-best list gathers candidates from ALL its windows; a candidate's text is cut
+from the original context by the character offsets of its first and last token, so it is
+right even when the tokenizer normalized the text (NFD jamo, lowercasing).
+"""
+from __future__ import annotations
+
+import collections
+import os
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from odqa.utils.io import write_json
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    exp = np.exp(x - np.max(x)) if len(x) else x
+    return exp / exp.sum() if len(x) else x
+
+
+def best_spans_in_window(start_logits: np.ndarray, end_logits: np.ndarray,
+                         offsets: Sequence[Any], n_best_size: int, max_answer_length: int
+                         ) -> list[tuple[float, int, int]]:
+    """Top ``n_best_size`` valid (score, start_token, end_token) spans of one window.
+
+    Valid: both tokens are context tokens, end ≥ start, at most ``max_answer_length`` tokens.
+    The search is over the top-n start × top-n end candidates, as a matrix.
+    """
+    is_context = np.array([o is not None and len(o) == 2 for o in offsets], dtype=bool)
+    n = len(offsets)
+    start_logits, end_logits = np.asarray(start_logits)[:n], np.asarray(end_logits)[:n]
+    starts = np.argsort(start_logits)[::-1][:n_best_size]
+    ends = np.argsort(end_logits)[::-1][:n_best_size]
+    starts = starts[is_context[starts]]
+    ends = ends[is_context[ends]]
+    if len(starts) == 0 or len(ends) == 0:
+        return []
+    length = ends[None, :] - starts[:, None]
+    valid = (length >= 0) & (length < max_answer_length)
+    scores = start_logits[starts][:, None] + end_logits[ends][None, :]
+    si, ei = np.nonzero(valid)
+    order = np.argsort(-scores[si, ei], kind="stable")[:n_best_size]
+    return [(float(scores[si[k], ei[k]]), int(starts[si[k]]), int(ends[ei[k]])) for k in order]
+
+
+def postprocess_qa_predictions(examples, features, predictions: tuple[np.ndarray, np.ndarray],
+                               n_best_size: int = 20, max_answer_length: int = 30
+                               ) -> tuple[dict[str, str], dict[str, list[dict]]]:
+    """Return ``({id: text}, {id: n-best list})`` for every example.
+
+    Each n-best entry: text, start_logit, end_logit, score, probability (softmax over the
+    example's n-best scores), and ``offsets`` = [start_char, end_char) in the context.
+    """
+    start_logits, end_logits = predictions
+    if len(start_logits) != len(features):
+        raise ValueError(f"got {len(start_logits)} predictions for {len(features)} features.")
+    features_per_example: dict[str, list[int]] = collections.defaultdict(list)
+    for i, example_id in enumerate(features["example_id"]):
+        features_per_example[example_id].append(i)
+    all_offsets = features["offset_mapping"]
+
+    answers: dict[str, str] = {}
+    nbest_json: dict[str, list[dict]] = {}
+    for example in examples:
+        context = example["context"]
+        candidates = []
+        for fi in features_per_example.get(example["id"], []):
+            offsets = all_offsets[fi]
+            for score, s, e in best_spans_in_window(start_logits[fi], end_logits[fi], offsets,
+                                                    n_best_size, max_answer_length):
+                start_char, end_char = offsets[s][0], offsets[e][1]
+                candidates.append({
+                    "text": context[start_char:end_char],
+                    "start_logit": float(start_logits[fi][s]),
+                    "end_logit": float(end_logits[fi][e]),
+                    "score": score,
+                    "offsets": [int(start_char), int(end_char)],
+                })
+        # the same span is often found in two overlapping windows: keep its best score
+        unique: dict[tuple[int, int], dict] = {}
+        for cand in sorted(candidates, key=lambda c: c["score"], reverse=True):
+            unique.setdefault(tuple(cand["offsets"]), cand)
+        best = list(unique.values())[:n_best_size]
+        if not best:
+            best = [{"text": "", "start_logit": 0.0, "end_logit": 0.0, "score": 0.0, "offsets": [0, 0]}]
+        for cand, prob in zip(best, _softmax(np.array([c["score"] for c in best]))):
+            cand["probability"] = float(prob)
+        answers[example["id"]] = best[0]["text"]
+        nbest_json[example["id"]] = best
+    return answers, nbest_json
+
+
+def write_predictions(predictions: Mapping[str, str], nbest: Mapping[str, list[dict]] | None,
+                      output_dir: str | os.PathLike, prefix: str | None = None) -> None:
+    """Write ``predictions.json`` (id → text) and ``nbest_predictions.json``, atomically."""
+    name = f"{prefix}_" if prefix else ""
+    write_json(os.path.join(output_dir, f"{name}predictions.json"), dict(predictions))
+    if nbest is not None:
+        write_json(os.path.join(output_dir, f"{name}nbest_predictions.json"), dict(nbest))

@@ -1,0 +1,233 @@
+"""`odqa train-mrc` / `train_mrc_v2.py`: fine-tune an extractive reader.
+
+Examples:
+  # offline, on the project's Korean sample (a few minutes on 2 CPU cores)
+  odqa train-mrc --model minilm --output_dir models/sample_reader
+
+  # a Korean model on a KLUE-MRC-style save_to_disk folder, on a GPU
+  odqa train-mrc --model klue/roberta-large --dataset_dir data/train_dataset \\
+      --head lstm_ln --freeze_type embedding --freeze_epoch 0.5 --num_train_epochs 3
+
+  # TPU / multi-GPU
+  accelerate launch train_mrc_v2.py --model klue/roberta-large ...
+
+Checkpoints are EM-gated: after each evaluation a checkpoint is kept only if eval loss went
+down, or if it did not but exact match went up; the best one is loaded at the end.
+`--evaluation_strategy` is accepted as the old name of `--eval_strategy`; saving always follows
+the evaluation schedule. wandb is used only with --wandb_project (set WANDB_MODE=offline to
+log without network).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from transformers import TrainingArguments
+
+from odqa.errors import ConfigError
+from odqa.utils.args import parse_cli
+from odqa.utils.io import write_json
+
+logger = logging.getLogger("odqa.train")
+
+ARG_ALIASES = {"--evaluation_strategy": "--eval_strategy"}
+
+
+@dataclass
+class ReaderArguments:
+    model: str = field(default="minilm", metadata={
+        "help": "Encoder to fine-tune (or a reader to continue): a hub name such as klue/roberta-large, a local "
+                "folder, or `minilm` (offline all-MiniLM-L6-v2: an English model, weak on Korean)."})
+    head: str = field(default="linear", metadata={
+        "help": "Span head: linear | lstm_ln (BiLSTM + LayerNorm) | cnn (convolutions of width 1/3/5).",
+        "choices": ["linear", "lstm_ln", "cnn"]})
+    head_dropout_ratio: float = field(default=0.1, metadata={"help": "Dropout inside the head."})
+    freeze_type: str = field(default="none", metadata={
+        "help": "Freeze part of the encoder at the start: none | embedding | backbone.",
+        "choices": ["none", "embedding", "backbone"]})
+    freeze_epoch: float = field(default=1.0, metadata={
+        "help": "Epochs (fractions allowed) to keep --freeze_type frozen before unfreezing."})
+    backbone_name: str | None = field(default=None, metadata={
+        "help": "Attribute name of the encoder inside the model, when it is not found automatically."})
+    description: str = field(default="", metadata={"help": "Free text saved with the run (and sent to wandb)."})
+    wandb_project: str | None = field(default=None, metadata={
+        "help": "Log to this wandb project (nothing is sent anywhere without it)."})
+    wandb_entity: str | None = field(default=None, metadata={"help": "wandb entity (team or user)."})
+
+
+@dataclass
+class ReaderDataArguments:
+    train_dataset: str = field(default="data/sample/train.json", metadata={
+        "help": "Training examples: SQuAD/KorQuAD .json, flat .json/.jsonl/.csv."})
+    eval_dataset: str | None = field(default="data/sample/validation.json", metadata={
+        "help": "Evaluation examples (same formats). Ignored with --dataset_dir."})
+    dataset_dir: str | None = field(default=None, metadata={
+        "help": "A datasets.save_to_disk DatasetDict folder with train/validation splits (KLUE-MRC layout); "
+                "overrides --train_dataset/--eval_dataset."})
+    max_seq_len: int = field(default=384, metadata={"help": "Tokens per window (question + context)."})
+    doc_stride: int = field(default=128, metadata={"help": "Token overlap between windows of one context."})
+    max_query_length: int = field(default=64, metadata={"help": "Questions are cut to this many tokens."})
+    max_ans_len: int = field(default=30, metadata={"help": "Longest answer span, in tokens."})
+    n_best_size: int = field(default=20, metadata={"help": "Candidate spans kept per example."})
+    use_max_padding: bool = field(default=False, metadata={
+        "help": "Pad every window to --max_seq_len (default: pad each batch to its longest window)."})
+    concat_eval: bool = field(default=False, metadata={"help": "Train on train + validation."})
+    fix_answer_start: bool = field(default=False, metadata={
+        "help": "Move answer_start values that miss their answer text to the nearest occurrence."})
+    metric: str = field(default="korquad", metadata={"help": "korquad (char F1) | squad (token F1).",
+                                                     "choices": ["korquad", "squad"]})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training examples."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N eval examples."})
+
+
+@dataclass
+class ReaderTrainingArguments(TrainingArguments):
+    """TrainingArguments with defaults that suit extractive QA on CPU or GPU."""
+
+    output_dir: str = field(default="models/reader", metadata={"help": "Where the reader and its predictions go."})
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate: no | steps | epoch."})
+    save_strategy: str = field(default="epoch", metadata={"help": "Follows --eval_strategy (EM-gated)."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept (the best is never deleted)."})
+    learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate."})
+    num_train_epochs: float = field(default=3.0, metadata={"help": "Training epochs."})
+    per_device_train_batch_size: int = field(default=16, metadata={"help": "Training batch size per device."})
+    per_device_eval_batch_size: int = field(default=64, metadata={"help": "Evaluation batch size per device."})
+    logging_steps: float = field(default=20, metadata={"help": "Log the training loss every N steps."})
+    train_sampling_strategy: str = field(default="group_by_length", metadata={
+        "help": "random | sequential | group_by_length (default: batches of similar length pad less)."})
+    report_to: None | str | list[str] = field(default="none", metadata={
+        "help": "Integrations to report to; set automatically to wandb with --wandb_project."})
+
+
+def rewrite_aliases(argv: list[str]) -> list[str]:
+    """Accept the argument names users know from older transformers (``--evaluation_strategy``)."""
+    out = []
+    for arg in argv:
+        name, eq, value = arg.partition("=")
+        out.append(ARG_ALIASES.get(name, name) + eq + value)
+    return out
+
+
+def align_save_with_eval(args: ReaderTrainingArguments) -> None:
+    """EM-gated checkpointing decides at evaluations, so saving follows the eval schedule."""
+    strategy = str(getattr(args.eval_strategy, "value", args.eval_strategy))
+    args.save_strategy = type(args.save_strategy)(strategy) if not isinstance(args.save_strategy, str) else strategy
+    if strategy == "steps":
+        if args.eval_steps is None:
+            args.eval_steps = args.save_steps
+        if args.save_steps != args.eval_steps:
+            logger.warning("--save_steps %s ignored: checkpoints are considered at each evaluation (--eval_steps %s).",
+                           args.save_steps, args.eval_steps)
+        args.save_steps = args.eval_steps
+
+
+def _init_wandb(reader_args: ReaderArguments, training_args, config: dict) -> None:
+    try:
+        import wandb
+    except ImportError:
+        raise ConfigError("--wandb_project needs wandb: `pip install wandb` (or drop --wandb_project).") from None
+    wandb.init(project=reader_args.wandb_project, entity=reader_args.wandb_entity, name=training_args.run_name,
+               notes=reader_args.description or None, config=config)
+    training_args.report_to = ["wandb"]
+
+
+def train_reader(reader_args: ReaderArguments, data_args: ReaderDataArguments,
+                 training_args: ReaderTrainingArguments) -> dict:
+    """Fine-tune, keep the EM-gated best checkpoint, save it and its eval predictions."""
+    import torch
+    from transformers import DataCollatorWithPadding, default_data_collator, set_seed
+
+    from odqa.reader.callbacks import EMGatedCheckpointCallback, build_freeze_callback
+    from odqa.reader.modeling import get_model
+    from odqa.reader.processor import QAProcessor, WindowConfig
+    from odqa.reader.tokenizer import load_tokenizer
+    from odqa.reader.trainer import QATrainer
+
+    set_seed(training_args.seed)
+    align_save_with_eval(training_args)
+    tokenizer = load_tokenizer(reader_args.model)
+    processor = QAProcessor(tokenizer, WindowConfig(
+        max_seq_length=data_args.max_seq_len, doc_stride=data_args.doc_stride,
+        max_query_length=data_args.max_query_length, max_answer_length=data_args.max_ans_len,
+        n_best_size=data_args.n_best_size, pad_to_max_length=data_args.use_max_padding))
+
+    if data_args.dataset_dir:
+        from odqa.data import load_mrc_dataset
+
+        source = load_mrc_dataset(data_args.dataset_dir, fix_answer_start=data_args.fix_answer_start)
+        train_examples = processor.get_train_examples(source, concat_eval=data_args.concat_eval)
+        eval_examples = processor.get_eval_examples(source) if "validation" in source else None
+    else:
+        train_examples = processor.get_train_examples(data_args.train_dataset,
+                                                      fix_answer_start=data_args.fix_answer_start)
+        eval_examples = (processor.get_eval_examples(data_args.eval_dataset, fix_answer_start=data_args.fix_answer_start)
+                         if data_args.eval_dataset else None)
+        if data_args.concat_eval:
+            if eval_examples is None:
+                raise ConfigError("--concat_eval needs --eval_dataset (or --dataset_dir with a validation split).")
+            from datasets import concatenate_datasets
+
+            train_examples = concatenate_datasets([train_examples, eval_examples])
+    if data_args.max_train_samples:
+        train_examples = train_examples.select(range(min(data_args.max_train_samples, len(train_examples))))
+    if eval_examples is not None and data_args.max_eval_samples:
+        eval_examples = eval_examples.select(range(min(data_args.max_eval_samples, len(eval_examples))))
+    if eval_examples is None:
+        training_args.eval_strategy = type(training_args.eval_strategy)("no") \
+            if not isinstance(training_args.eval_strategy, str) else "no"
+        align_save_with_eval(training_args)
+
+    train_features = processor.get_train_features(train_examples)
+    eval_features = processor.get_eval_features(eval_examples) if eval_examples is not None else None
+
+    model = get_model(reader_args.model, head=reader_args.head, head_dropout_ratio=reader_args.head_dropout_ratio,
+                      label_smoothing_factor=training_args.label_smoothing_factor)
+    # our model applies label smoothing itself (start/end are not a `labels` column)
+    smoothing, training_args.label_smoothing_factor = training_args.label_smoothing_factor, 0.0
+
+    run_config = {"reader": asdict(reader_args), "data": asdict(data_args), "label_smoothing_factor": smoothing,
+                  "train_examples": len(train_examples), "train_features": len(train_features)}
+    if reader_args.wandb_project:
+        _init_wandb(reader_args, training_args, run_config)
+
+    callbacks = []
+    freeze = build_freeze_callback(reader_args.freeze_type, reader_args.freeze_epoch, reader_args.backbone_name)
+    if freeze is not None:
+        callbacks.append(freeze)
+    if eval_features is not None:
+        callbacks.append(EMGatedCheckpointCallback(load_best_at_end=True))
+
+    collator = default_data_collator if data_args.use_max_padding else DataCollatorWithPadding(tokenizer)
+    trainer = QATrainer(
+        model=model, args=training_args, train_dataset=train_features, eval_dataset=eval_features,
+        eval_examples=eval_examples, processing_class=tokenizer, data_collator=collator,
+        post_process_function=processor.post_processing_function, metric=data_args.metric,
+        callbacks=callbacks,
+    )
+    logger.info("training on %d examples (%d features), torch threads=%d", len(train_examples),
+                len(train_features), torch.get_num_threads())
+    train_result = trainer.train()
+    trainer.save_model(training_args.output_dir)  # the best checkpoint, loaded back by the gate
+    results = {"train": train_result.metrics}
+    if eval_features is not None:
+        trainer.predictions_dir = training_args.output_dir
+        results["eval"] = trainer.evaluate()
+    write_json(Path(training_args.output_dir) / "run_info.json", {
+        "description": reader_args.description, "run_name": training_args.run_name, **run_config,
+        "results": results})
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = rewrite_aliases(list(sys.argv[1:] if argv is None else argv))
+    reader_args, data_args, training_args = parse_cli(
+        [ReaderArguments, ReaderDataArguments, ReaderTrainingArguments], argv,
+        prog="odqa train-mrc", description=__doc__)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    results = train_reader(reader_args, data_args, training_args)
+    print(json.dumps({k: v for k, v in results.get("eval", results["train"]).items()}, ensure_ascii=False, indent=2))
+    return 0

@@ -1,0 +1,89 @@
+"""QATrainer: a Hugging Face Trainer whose evaluate/predict speak answers, not logits.
+
+``evaluate`` runs the model over the eval *features*, post-processes the logits into answers
+for the eval *examples*, and reports ``eval_exact_match``/``eval_f1`` (KorQuAD rules by default)
+next to ``eval_loss`` — the pair the EM-gated checkpointing decides on.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable
+
+from transformers import Trainer
+from transformers.trainer_utils import PredictionOutput, speed_metrics
+
+from odqa.metrics import compute_metrics as answer_metrics
+from odqa.reader.processor import model_inputs
+
+
+class QATrainer(Trainer):
+    """``Trainer`` + post-processing.
+
+    Args (beyond ``Trainer``'s):
+        eval_examples: the examples behind ``eval_dataset`` (features with example ids/offsets).
+        post_process_function: ``(examples, features, (start_logits, end_logits), output_dir)``
+            → ``(predictions, nbest)``; normally ``QAProcessor.post_processing_function``.
+        metric: ``"korquad"`` (character F1) or ``"squad"`` (token F1).
+        predictions_dir: where ``predictions.json``/``nbest_predictions.json`` are written.
+    """
+
+    def __init__(self, *args: Any, eval_examples=None, post_process_function: Callable | None = None,
+                 metric: str = "korquad", predictions_dir: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.eval_examples = eval_examples
+        self.post_process_function = post_process_function
+        self.metric = metric
+        self.predictions_dir = predictions_dir
+
+    def _logits(self, features, description: str, metric_key_prefix: str):
+        dataloader = self.get_eval_dataloader(model_inputs(features)) if description == "Evaluation" \
+            else self.get_test_dataloader(model_inputs(features))
+        start = time.time()
+        output = self.evaluation_loop(dataloader, description=description, prediction_loss_only=False,
+                                      metric_key_prefix=metric_key_prefix)
+        batch = self.args.eval_batch_size * self.args.world_size
+        output.metrics.update(speed_metrics(metric_key_prefix, start, num_samples=output.num_samples,
+                                            num_steps=math.ceil(output.num_samples / batch)))
+        return output
+
+    def _answers(self, examples, features, output, prefix: str, output_dir: str | None):
+        logits = output.predictions
+        if isinstance(logits, tuple) and len(logits) > 2:  # e.g. hidden states kept by the model
+            logits = logits[:2]
+        return self.post_process_function(examples, features, logits, output_dir=output_dir, prefix=prefix)
+
+    def evaluate(self, eval_dataset=None, eval_examples=None, ignore_keys=None,
+                 metric_key_prefix: str = "eval") -> dict[str, float]:
+        features = self.eval_dataset if eval_dataset is None else eval_dataset
+        examples = self.eval_examples if eval_examples is None else eval_examples
+        self._memory_tracker.start()
+        output = self._logits(features, "Evaluation", metric_key_prefix)
+        metrics = dict(output.metrics)
+        if self.post_process_function is not None and examples is not None:
+            predictions, _ = self._answers(examples, features, output, prefix=None, output_dir=self.predictions_dir)
+            references = {ex["id"]: ex["answers"]["text"] for ex in examples}
+            scores = answer_metrics(predictions, references, metric=self.metric)
+            metrics[f"{metric_key_prefix}_exact_match"] = scores["exact_match"]
+            metrics[f"{metric_key_prefix}_f1"] = scores["f1"]
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        self._memory_tracker.stop_and_update_metrics(metrics)
+        return metrics
+
+    def predict(self, predict_dataset, predict_examples=None, ignore_keys=None,
+                metric_key_prefix: str = "test") -> PredictionOutput:
+        """Logits → answers for test examples (no labels needed); scores them if they have answers."""
+        output = self._logits(predict_dataset, "Prediction", metric_key_prefix)
+        metrics = dict(output.metrics)
+        predictions = None
+        if self.post_process_function is not None and predict_examples is not None:
+            predictions, _ = self._answers(predict_examples, predict_dataset, output, prefix=None,
+                                           output_dir=self.predictions_dir)
+            references = {ex["id"]: ex["answers"]["text"] for ex in predict_examples}
+            if any(references.values()):
+                scores = answer_metrics(predictions, references, metric=self.metric)
+                metrics[f"{metric_key_prefix}_exact_match"] = scores["exact_match"]
+                metrics[f"{metric_key_prefix}_f1"] = scores["f1"]
+        self.control = self.callback_handler.on_predict(self.args, self.state, self.control, metrics)
+        return PredictionOutput(predictions=predictions, label_ids=None, metrics=metrics)
