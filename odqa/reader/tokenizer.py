@@ -21,3 +21,29 @@ def load_tokenizer(name_or_path: str):
     except (OSError, ValueError) as err:
         raise ConfigError(f"cannot load a tokenizer from {name_or_path!r} ({err.__class__.__name__}: "
                           f"{str(err).splitlines()[0]}). Offline, pass a local folder or `minilm`.") from None
+
+
+def build_char_tokenizer(texts, output_dir: str | None = None):
+    """A tokenizer with one token per character (whitespace dropped), trained on ``texts``.
+
+    Its token boundaries fall on every character, so every answer span is reachable: the
+    reference point for ``odqa check-data`` (any loss left is windowing, not tokenization).
+    """
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    chars = sorted({ch for text in texts for ch in text if not ch.isspace()})
+    vocab = {tok: i for i, tok in enumerate(specials + chars)}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex("."), behavior="isolated")])
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
+    # the generic class keeps this pipeline on reload (BertTokenizerFast would rebuild a WordPiece one)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                             sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
+    if output_dir is not None:
+        fast.save_pretrained(output_dir)
+    return fast
