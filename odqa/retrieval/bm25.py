@@ -1,0 +1,131 @@
+"""BM25 on the bm25s engine: an eager sparse (passages x vocabulary) score matrix, numba top-k.
+
+Variants and their scores (rank-bm25 is the parity reference in the tests):
+
+* ``lucene`` - Lucene's BM25 (bm25s default): idf = log(1 + (N-df+.5)/(df+.5)), tf/(tf+k1*norm)
+* ``okapi`` - rank-bm25 ``BM25Okapi``: Robertson idf, negative idfs floored at epsilon * mean idf
+* ``bm25+`` - rank-bm25 ``BM25Plus``; ``bm25l`` - rank-bm25 ``BM25L`` (both use ``delta``)
+
+bm25s has no epsilon-floored idf, so ``okapi`` is built with bm25s's ATIRE term-frequency
+part and its columns rescaled to the floored idf (score = idf(term) x tf-part, so this is exact).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from odqa.errors import ConfigError
+from odqa.retrieval.base import Hit, IndexedRetriever, hits_from_arrays
+from odqa.retrieval.corpus import Corpus
+from odqa.retrieval.tokenizers import DEFAULT_TOKENIZER, make_tokenizer
+
+logger = logging.getLogger(__name__)
+
+# variant -> (bm25s method = term-frequency part, bm25s idf method)
+VARIANTS: dict[str, tuple[str, str]] = {
+    "lucene": ("lucene", "lucene"),
+    "okapi": ("atire", "lucene"),  # idf replaced by okapi_idf() after indexing
+    "bm25+": ("bm25+", "bm25+"),
+    "bm25l": ("bm25l", "bm25l"),
+}
+EMPTY_TOKEN = ""  # a vocabulary entry in no passage: queries with no known token score 0 everywhere
+
+
+def okapi_idf(df: np.ndarray, n_docs: int, epsilon: float) -> np.ndarray:
+    """rank-bm25's BM25Okapi idf: log((N-df+.5)/(df+.5)), negatives set to epsilon x mean idf."""
+    idf = np.log(n_docs - df + 0.5) - np.log(df + 0.5)
+    floored = idf.copy()
+    floored[idf < 0] = epsilon * idf.mean()
+    return floored
+
+
+def lucene_idf(df: np.ndarray, n_docs: int) -> np.ndarray:
+    return np.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+
+
+class BM25Retriever(IndexedRetriever):
+    """Sparse BM25 over a tokenizer spec; ``title_weight`` n > 0 indexes the title n times with the text."""
+
+    name: ClassVar[str] = "bm25"
+
+    def __init__(self, tokenizer: str = DEFAULT_TOKENIZER, variant: str = "lucene", k1: float = 0.9, b: float = 0.4,
+                 delta: float = 1.0, epsilon: float = 0.25, title_weight: int = 0, stopwords: list[str] | None = None,
+                 dtype: str = "float32", n_threads: int = -1, show_progress: bool = False) -> None:
+        if variant not in VARIANTS:
+            raise ConfigError(f"unknown BM25 variant {variant!r}; choose one of {', '.join(VARIANTS)}.")
+        self.tokenizer_spec, self.variant, self.k1, self.b, self.delta = tokenizer, variant, k1, b, delta
+        self.epsilon, self.title_weight, self.stopwords, self.dtype = epsilon, title_weight, list(stopwords or []), dtype
+        self.n_threads, self.show_progress = n_threads, show_progress
+        self.tokenizer = make_tokenizer(tokenizer, self.stopwords)
+        self.corpus: Corpus | None = None
+        self._engine = None
+
+    def params(self) -> dict[str, Any]:
+        return {"tokenizer": self.tokenizer_spec, "variant": self.variant, "k1": self.k1, "b": self.b,
+                "delta": self.delta, "epsilon": self.epsilon, "title_weight": self.title_weight,
+                "stopwords": self.stopwords, "dtype": self.dtype}
+
+    def _new_engine(self):
+        import bm25s
+
+        method, idf_method = VARIANTS[self.variant]
+        return bm25s.BM25(k1=self.k1, b=self.b, delta=self.delta, method=method, idf_method=idf_method,
+                          dtype=self.dtype, backend="numba")
+
+    def passage_texts(self, corpus: Corpus) -> list[str]:
+        if self.title_weight <= 0:
+            return corpus.texts
+        return [" ".join([p.title] * self.title_weight + [p.text]) for p in corpus]
+
+    def index(self, corpus: Corpus) -> "BM25Retriever":
+        tokens = self.tokenizer.tokenize(self.passage_texts(corpus), show_progress=self.show_progress)
+        return self.index_tokens(corpus, tokens)
+
+    def index_tokens(self, corpus: Corpus, tokens: list[list[str]]) -> "BM25Retriever":
+        """Index pre-tokenized passages (benchmarks time tokenization separately this way)."""
+        vocab: dict[str, int] = {}
+        token_ids = [[vocab.setdefault(t, len(vocab)) for t in doc] for doc in tokens]
+        vocab.setdefault(EMPTY_TOKEN, len(vocab))
+        engine = self._new_engine()
+        engine.index((token_ids, vocab), create_empty_token=False, show_progress=self.show_progress)
+        if self.variant == "okapi":
+            indptr = engine.scores["indptr"]
+            df = np.diff(indptr).astype(np.float64)
+            seen = df > 0  # the empty token has df 0 and is not part of rank-bm25's vocabulary
+            ratio = np.ones_like(df)
+            ratio[seen] = okapi_idf(df[seen], len(corpus), self.epsilon) / lucene_idf(df[seen], len(corpus))
+            data = engine.scores["data"]
+            engine.scores["data"] = (data * np.repeat(ratio, np.diff(indptr))).astype(data.dtype)
+        self.corpus, self._engine = corpus, engine
+        return self
+
+    def query_token_ids(self, queries: list[str]) -> list[list[int]]:
+        vocab = self._engine.vocab_dict
+        empty = vocab[EMPTY_TOKEN]
+        return [[vocab[t] for t in q if t in vocab] or [empty] for q in self.tokenizer.tokenize(queries)]
+
+    def retrieve(self, queries: list[str], top_k: int) -> list[list[Hit]]:
+        self._require_index()
+        if not queries:
+            return []
+        k = min(top_k, len(self.corpus))
+        ids = self.query_token_ids(list(queries))
+        result = self._engine.retrieve(ids, k=k, n_threads=self.n_threads, show_progress=self.show_progress)
+        return [hits_from_arrays(self.corpus, docs, scores) for docs, scores in zip(result.documents, result.scores)]
+
+    def _save_arrays(self, directory: Path) -> None:
+        self._engine.save(directory / "bm25s", allow_pickle=False, show_progress=False)
+
+    def _load_arrays(self, directory: Path) -> None:
+        import bm25s
+
+        if not (directory / "bm25s").is_dir():
+            raise FileNotFoundError(f"{directory / 'bm25s'} is missing")
+        self._engine = bm25s.BM25.load(directory / "bm25s", load_corpus=False, mmap=False, allow_pickle=False,
+                                       override_params={"backend": "numba"})
+        num_docs = self._engine.scores["num_docs"]
+        if num_docs != len(self.corpus):
+            raise ValueError(f"the score matrix has {num_docs} passages but corpus.jsonl has {len(self.corpus)}")

@@ -1,0 +1,197 @@
+"""`odqa index`, `odqa retrieve`, `odqa eval-retrieval`."""
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from odqa.errors import ConfigError
+from odqa.retrieval.tokenizers import DEFAULT_TOKENIZER
+from odqa.utils.args import parse_cli
+from odqa.utils.io import write_json
+
+
+@dataclass
+class RetrieverArguments:
+    retriever: str = field(default="bm25", metadata={"help": "bm25, tfidf, csv or hybrid (aliases: SparseRetrieval_BM25P, "
+                                                             "SparseRetrieval_TFIDF, get_retrieved_df, ...)."})
+    tokenizer: str = field(default=DEFAULT_TOKENIZER, metadata={
+        "help": "whitespace | kiwi | kiwi:all | kiwi:<POS,...> | hf:<model> | char_ngram:<n> | bigram, or a "
+                "combination like kiwi+bigram (the default, chosen by measurement)."})
+    variant: Optional[str] = field(default=None, metadata={"help": "BM25 variant: lucene (default), okapi, bm25+, bm25l."})
+    k1: Optional[float] = field(default=None, metadata={"help": "BM25 k1 (default 0.9)."})
+    b: Optional[float] = field(default=None, metadata={"help": "BM25 b (default 0.4)."})
+    delta: Optional[float] = field(default=None, metadata={"help": "BM25+/BM25L delta (default 1.0)."})
+    title_weight: Optional[int] = field(default=None, metadata={"help": "BM25: index the title this many times "
+                                                                         "with the text (default 0)."})
+    stopwords: Optional[str] = field(default=None, metadata={"help": "file with one stopword per line (Kiwi parts)."})
+    hybrid_parts: list[str] = field(default_factory=lambda: ["bm25", "tfidf"],
+                                    metadata={"help": "hybrid: the two retrievers to fuse."})
+    hybrid_tokenizers: list[str] = field(default_factory=list, metadata={
+        "help": "hybrid: one tokenizer per part (default: --tokenizer for both)."})
+    fusion: str = field(default="rrf", metadata={"help": "hybrid: rrf (reciprocal rank) or weighted (min-max sum)."})
+    fusion_weight: float = field(default=0.5, metadata={"help": "hybrid: share of the first part, in [0, 1]."})
+    csv: Optional[str] = field(default=None, metadata={"help": "csv retriever: the results CSV to replay."})
+
+
+@dataclass
+class CorpusArguments:
+    corpus: Optional[str] = field(default=None, metadata={
+        "help": "wikipedia_documents.json, .jsonl/.csv with id,title,text, a datasets folder, or a SQuAD/KorQuAD "
+                "JSON (its contexts)."})
+    split_size: int = field(default=0, metadata={"help": "split passages longer than this (0 = no splitting)."})
+    split_overlap: int = field(default=0, metadata={"help": "overlap between consecutive split windows."})
+    split_unit: str = field(default="chars", metadata={"help": "unit of split_size/overlap: chars or words."})
+
+
+@dataclass
+class IndexArguments:
+    output: str = field(metadata={"help": "index directory to write (replaced atomically if it exists)."})
+
+
+@dataclass
+class RetrieveArguments:
+    index: str = field(metadata={"help": "index directory written by `odqa index`."})
+    questions: str = field(metadata={"help": "SQuAD/KorQuAD JSON, or .jsonl/.csv with id,question."})
+    output: str = field(metadata={"help": "CSV to write: id, question, passage_ids, scores, contexts."})
+    top_k: int = field(default=10, metadata={"help": "passages per question."})
+
+
+@dataclass
+class EvalArguments:
+    dataset: str = field(metadata={"help": "SQuAD/KorQuAD JSON (or datasets folder) with questions and contexts."})
+    top_k: list[int] = field(default_factory=lambda: [1, 5, 10, 20, 100], metadata={"help": "cutoffs k."})
+    index: Optional[str] = field(default=None, metadata={"help": "evaluate this saved index instead of building one."})
+    output: Optional[str] = field(default=None, metadata={"help": "also write the metrics JSON here."})
+
+
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+
+def _accepted(cls: type, params: dict[str, Any]) -> dict[str, Any]:
+    names = inspect.signature(cls.__init__).parameters
+    return {k: v for k, v in params.items() if k in names and v is not None}
+
+
+def read_stopwords(path: str | None) -> list[str] | None:
+    if not path:
+        return None
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{p}: stopwords file not found.")
+    return [w.strip() for w in p.read_text(encoding="utf-8").splitlines() if w.strip()]
+
+
+def build_retriever(args: RetrieverArguments, name: str | None = None, tokenizer: str | None = None) -> Any:
+    """An un-indexed retriever from the CLI options (one code path for index and eval-retrieval)."""
+    from odqa.retrieval.registry import resolve_name, retriever_class
+
+    name = name or args.retriever
+    canonical, implied = resolve_name(name)
+    cls = retriever_class(canonical)
+    if canonical == "csv":
+        if not args.csv:
+            raise ConfigError("the csv retriever needs --csv RESULTS.csv (the retrieval results to replay).")
+        return cls.from_csv(args.csv)
+    if canonical == "hybrid":
+        if len(args.hybrid_parts) != 2:
+            raise ConfigError(f"--hybrid_parts needs exactly two retrievers (got {args.hybrid_parts}).")
+        tokenizers = args.hybrid_tokenizers or [tokenizer or args.tokenizer] * 2
+        if len(tokenizers) != 2:
+            raise ConfigError(f"--hybrid_tokenizers needs one tokenizer per part (got {tokenizers}).")
+        parts = [build_retriever(args, part, tok) for part, tok in zip(args.hybrid_parts, tokenizers)]
+        return cls(parts[0], parts[1], fusion=args.fusion, weight=args.fusion_weight)
+    params = {"tokenizer": tokenizer or args.tokenizer, "variant": args.variant, "k1": args.k1, "b": args.b,
+              "delta": args.delta, "title_weight": args.title_weight, "stopwords": read_stopwords(args.stopwords),
+              "show_progress": True}
+    return cls(**_accepted(cls, {**params, **implied}))
+
+
+def load_corpus_from_args(args: CorpusArguments):
+    from odqa.retrieval.corpus import load_corpus
+    from odqa.retrieval.splitting import split_corpus
+
+    corpus = load_corpus(args.corpus)
+    if args.split_size:
+        corpus = split_corpus(corpus, args.split_size, args.split_overlap, args.split_unit)
+    return corpus
+
+
+def index_main(argv: list[str] | None = None) -> int:
+    retriever_args, corpus_args, index_args = parse_cli(
+        [RetrieverArguments, CorpusArguments, IndexArguments], argv, prog="odqa index",
+        description="Build a retrieval index directory over a corpus.",
+        epilog="example: odqa index --corpus wikipedia_documents.json --retriever bm25 --tokenizer kiwi --output idx/")
+    _log_to_stderr()
+    retriever = build_retriever(retriever_args)
+    if corpus_args.corpus is None and retriever_args.retriever.lower() not in {"csv", "get_retrieved_df"}:
+        raise ConfigError("--corpus is required (a csv retriever may take its passages from the CSV instead).")
+    corpus = load_corpus_from_args(corpus_args) if corpus_args.corpus else None
+    start = time.perf_counter()
+    retriever.index(corpus)
+    seconds = time.perf_counter() - start
+    retriever.save(index_args.output)
+    print(json.dumps({"index": index_args.output, "retriever": retriever.name, "passages": len(retriever.corpus),
+                      "merged_duplicates": len(retriever.corpus.merged), "index_seconds": round(seconds, 3)},
+                     ensure_ascii=False))
+    return 0
+
+
+def retrieve_main(argv: list[str] | None = None) -> int:
+    (args,) = parse_cli([RetrieveArguments], argv, prog="odqa retrieve",
+                        description="Retrieve passages for questions with a saved index; writes a CSV.")
+    _log_to_stderr()
+    from odqa.retrieval.questions import load_questions
+    from odqa.retrieval.registry import load_retriever
+    from odqa.retrieval.table import retrieve_table, write_table_csv
+
+    retriever = load_retriever(args.index)
+    table = retrieve_table(retriever, load_questions(args.questions), args.top_k, show_progress=True)
+    write_table_csv(table, args.output)
+    print(json.dumps({"output": args.output, "questions": len(table), "top_k": args.top_k}))
+    return 0
+
+
+def eval_retrieval_main(argv: list[str] | None = None) -> int:
+    retriever_args, corpus_args, eval_args = parse_cli(
+        [RetrieverArguments, CorpusArguments, EvalArguments], argv, prog="odqa eval-retrieval",
+        description="Recall@k, answer-recall@k and MRR@k (percent) of a retriever on an MRC dataset. Without "
+                    "--corpus the corpus is the dataset's deduplicated contexts and the gold passage is the "
+                    "question's own context.")
+    _log_to_stderr()
+    from odqa.retrieval.corpus import Corpus
+    from odqa.retrieval.evaluation import evaluate_retriever, questions_with_gold
+    from odqa.retrieval.questions import load_mrc_examples
+    from odqa.retrieval.registry import load_retriever
+
+    if any(k <= 0 for k in eval_args.top_k):
+        raise ConfigError(f"--top_k values must be positive (got {eval_args.top_k}).")
+    examples = load_mrc_examples(eval_args.dataset)
+    index_seconds = None
+    if eval_args.index:
+        retriever = load_retriever(eval_args.index)
+        config: dict[str, Any] = {"index": eval_args.index}
+    else:
+        retriever = build_retriever(retriever_args)
+        corpus = load_corpus_from_args(corpus_args) if corpus_args.corpus else \
+            Corpus.from_mrc_dataset(examples, source=eval_args.dataset)
+        start = time.perf_counter()
+        retriever.index(corpus)
+        index_seconds = time.perf_counter() - start
+        config = {"retriever": retriever.name, **(retriever.params() if hasattr(retriever, "params") else {})}
+    metrics = evaluate_retriever(retriever, questions_with_gold(examples, retriever.corpus), eval_args.top_k)
+    report = {"dataset": eval_args.dataset, "corpus": corpus_args.corpus or "dataset contexts",
+              "passages": len(retriever.corpus), **config,
+              **{k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()},
+              "index_seconds": None if index_seconds is None else round(index_seconds, 3)}
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+    if eval_args.output:
+        write_json(eval_args.output, report)
+    return 0

@@ -1,0 +1,177 @@
+"""Tokenizers for sparse retrieval, named by a short spec string that is saved in the index.
+
+Specs: ``whitespace``; ``kiwi`` (Kiwi content morphemes) / ``kiwi:all`` / ``kiwi:NN,VV,SL``
+(POS tag prefixes to keep); ``hf:<tokenizer name or path>`` (subword pieces of a model
+tokenizer); ``char_ngram:<n>`` (``bigram`` = ``char_ngram:2``); and ``a+b`` to concatenate
+the tokens of several tokenizers (each part keeps its own vocabulary, so a morpheme and an
+identical bigram stay distinct terms). ``DEFAULT_TOKENIZER`` was chosen by measurement, see
+docs/retrieval.md and benchmarks/retrieval_quality.py.
+"""
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from typing import Iterable, Protocol
+
+from odqa.errors import ConfigError
+
+DEFAULT_TOKENIZER = "kiwi+bigram"
+# Kiwi tag prefixes of content morphemes: nouns, numerals, verb/adjective stems, roots,
+# foreign words, hanja and numbers. Particles, endings and affixes are what they drop.
+KIWI_CONTENT_POS = ("NN", "NR", "NP", "VV", "VA", "XR", "SL", "SH", "SN", "MAG", "MM")
+_WORD = re.compile(r"\w+")
+_CHUNK = 2048
+
+
+class Tokenizer(Protocol):
+    spec: str
+
+    def tokenize(self, texts: list[str], show_progress: bool = False) -> list[list[str]]: ...
+
+
+def _progress(items: Iterable, total: int, show: bool, desc: str) -> Iterable:
+    if not show:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, total=total, desc=desc, unit="text", mininterval=1.0)
+
+
+class WhitespaceTokenizer:
+    """Lower-cased whitespace-separated words: the baseline, keeps Korean particles attached."""
+
+    spec = "whitespace"
+
+    def tokenize(self, texts: list[str], show_progress: bool = False) -> list[list[str]]:
+        return [t.lower().split() for t in _progress(texts, len(texts), show_progress, "whitespace")]
+
+
+class CharNgramTokenizer:
+    """Character n-grams inside each word (words shorter than n kept whole): robust to particles."""
+
+    def __init__(self, n: int) -> None:
+        if n < 1:
+            raise ConfigError(f"char_ngram needs n >= 1 (got {n}).")
+        self.n = n
+        self.spec = f"char_ngram:{n}"
+
+    def _one(self, text: str) -> list[str]:
+        n, out = self.n, []
+        for word in _WORD.findall(text.lower()):
+            if len(word) <= n:
+                out.append(word)
+            else:
+                out.extend(word[i:i + n] for i in range(len(word) - n + 1))
+        return out
+
+    def tokenize(self, texts: list[str], show_progress: bool = False) -> list[list[str]]:
+        return [self._one(t) for t in _progress(texts, len(texts), show_progress, self.spec)]
+
+
+@lru_cache(maxsize=2)
+def _kiwi(num_workers: int):
+    from kiwipiepy import Kiwi
+
+    return Kiwi(num_workers=num_workers)
+
+
+class KiwiTokenizer:
+    """Kiwi morphemes whose POS tag starts with one of ``pos`` (all tags if ``pos`` is empty).
+
+    Many texts are tokenized by Kiwi's own thread pool on every core (``num_workers``).
+    """
+
+    def __init__(self, pos: tuple[str, ...] | None = KIWI_CONTENT_POS, stopwords: Iterable[str] = (),
+                 num_workers: int | None = None) -> None:
+        self.pos = tuple(pos or ())
+        self.stopwords = frozenset(stopwords)
+        self.num_workers = num_workers or os.cpu_count() or 1
+        if self.pos == KIWI_CONTENT_POS:
+            self.spec = "kiwi"
+        else:
+            self.spec = "kiwi:" + (",".join(self.pos) if self.pos else "all")
+
+    def _keep(self, tokens) -> list[str]:
+        pos, stop = self.pos, self.stopwords
+        return [t.form.lower() for t in tokens
+                if (not pos or t.tag.startswith(pos)) and t.form not in stop]
+
+    def tokenize(self, texts: list[str], show_progress: bool = False) -> list[list[str]]:
+        kiwi = _kiwi(self.num_workers)
+        texts = [t if t.strip() else " " for t in texts]
+        if len(texts) == 1:
+            return [self._keep(kiwi.tokenize(texts[0]))]
+        stream = kiwi.tokenize(texts)  # a generator fed by Kiwi's worker threads
+        return [self._keep(toks) for toks in _progress(stream, len(texts), show_progress, "kiwi")]
+
+
+class HFTokenizer:
+    """Subword pieces of a transformers tokenizer (``hf:minilm`` is the offline one)."""
+
+    def __init__(self, name: str) -> None:
+        from transformers import AutoTokenizer
+
+        from odqa.offline import resolve_model_name
+
+        self.spec = f"hf:{name}"
+        try:
+            self._tok = AutoTokenizer.from_pretrained(resolve_model_name(name))
+        except OSError as err:
+            raise ConfigError(f"tokenizer {self.spec!r}: cannot load {name!r} ({err}). Give a local folder, "
+                              f"or 'minilm' for the offline model.") from None
+
+    def tokenize(self, texts: list[str], show_progress: bool = False) -> list[list[str]]:
+        out: list[list[str]] = []
+        starts = range(0, len(texts), _CHUNK)
+        for i in _progress(starts, len(starts), show_progress, self.spec):
+            ids = self._tok(texts[i:i + _CHUNK], add_special_tokens=False)["input_ids"]
+            out.extend(self._tok.convert_ids_to_tokens(x) for x in ids)
+        return out
+
+
+class CombinedTokenizer:
+    """Concatenation of several tokenizations; part i > 0 prefixes its tokens with ``i|``."""
+
+    def __init__(self, parts: list[Tokenizer]) -> None:
+        self.parts = parts
+        self.spec = "+".join(p.spec for p in parts)
+
+    def tokenize(self, texts: list[str], show_progress: bool = False) -> list[list[str]]:
+        result = [list(toks) for toks in self.parts[0].tokenize(texts, show_progress)]
+        for i, part in enumerate(self.parts[1:], 1):
+            for row, toks in zip(result, part.tokenize(texts, show_progress)):
+                row.extend(f"{i}|{t}" for t in toks)
+        return result
+
+
+def _make_one(spec: str, stopwords: Iterable[str]) -> Tokenizer:
+    name, _, arg = spec.partition(":")
+    name = name.strip().lower()
+    if name == "whitespace":
+        return WhitespaceTokenizer()
+    if name == "bigram":
+        return CharNgramTokenizer(2)
+    if name in {"char_ngram", "ngram", "char"}:
+        try:
+            return CharNgramTokenizer(int(arg or 2))
+        except ValueError:
+            raise ConfigError(f"tokenizer {spec!r}: expected char_ngram:<n> with an integer n.") from None
+    if name == "kiwi":
+        if not arg:
+            return KiwiTokenizer(stopwords=stopwords)
+        pos = () if arg.lower() == "all" else tuple(p.strip().upper() for p in arg.split(",") if p.strip())
+        return KiwiTokenizer(pos=pos, stopwords=stopwords)
+    if name == "hf":
+        if not arg:
+            raise ConfigError(f"tokenizer {spec!r}: give a model, e.g. hf:klue/bert-base or hf:minilm.")
+        return HFTokenizer(arg)
+    raise ConfigError(f"unknown tokenizer {spec!r}; use whitespace, kiwi, kiwi:all, kiwi:<POS,...>, "
+                      f"hf:<model>, char_ngram:<n>, bigram, or a combination like kiwi+bigram.")
+
+
+def make_tokenizer(spec: str | None = None, stopwords: Iterable[str] = ()) -> Tokenizer:
+    """Build a tokenizer from its spec (``None`` -> ``DEFAULT_TOKENIZER``); stopwords apply to Kiwi parts."""
+    spec = spec or DEFAULT_TOKENIZER
+    parts = [_make_one(s, stopwords) for s in spec.split("+")]
+    return parts[0] if len(parts) == 1 else CombinedTokenizer(parts)
