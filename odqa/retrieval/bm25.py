@@ -31,6 +31,7 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "bm25+": ("bm25+", "bm25+"),
     "bm25l": ("bm25l", "bm25l"),
 }
+PARALLEL_MIN_QUERIES = 256
 EMPTY_TOKEN = ""  # a vocabulary entry in no passage: queries with no known token score 0 everywhere
 
 
@@ -47,12 +48,16 @@ def lucene_idf(df: np.ndarray, n_docs: int) -> np.ndarray:
 
 
 class BM25Retriever(IndexedRetriever):
-    """Sparse BM25 over a tokenizer spec; ``title_weight`` n > 0 indexes the title n times with the text."""
+    """Sparse BM25 over a tokenizer spec; ``title_weight`` n > 0 indexes the title n times with the text.
+
+    Defaults (kiwi+bigram, k1 0.6, b 0.75, title once) were picked on a coarse grid on the even
+    articles of the KorQuAD dev half and checked on the odd ones (benchmarks/retrieval_quality.py).
+    """
 
     name: ClassVar[str] = "bm25"
 
-    def __init__(self, tokenizer: str = DEFAULT_TOKENIZER, variant: str = "lucene", k1: float = 0.9, b: float = 0.4,
-                 delta: float = 1.0, epsilon: float = 0.25, title_weight: int = 0, stopwords: list[str] | None = None,
+    def __init__(self, tokenizer: str = DEFAULT_TOKENIZER, variant: str = "lucene", k1: float = 0.6, b: float = 0.75,
+                 delta: float = 1.0, epsilon: float = 0.25, title_weight: int = 1, stopwords: list[str] | None = None,
                  dtype: str = "float32", n_threads: int = -1, show_progress: bool = False) -> None:
         if variant not in VARIANTS:
             raise ConfigError(f"unknown BM25 variant {variant!r}; choose one of {', '.join(VARIANTS)}.")
@@ -113,7 +118,9 @@ class BM25Retriever(IndexedRetriever):
             return []
         k = min(top_k, len(self.corpus))
         ids = self.query_token_ids(list(queries))
-        result = self._engine.retrieve(ids, k=k, n_threads=self.n_threads, show_progress=self.show_progress)
+        # small batches run serially: numba's parallel kernel costs a separate JIT compile and thread start-up
+        n_threads = self.n_threads if len(ids) >= PARALLEL_MIN_QUERIES else 1
+        result = self._engine.retrieve(ids, k=k, n_threads=n_threads, show_progress=self.show_progress)
         return [hits_from_arrays(self.corpus, docs, scores) for docs, scores in zip(result.documents, result.scores)]
 
     def _save_arrays(self, directory: Path) -> None:

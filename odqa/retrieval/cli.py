@@ -24,11 +24,11 @@ class RetrieverArguments:
         "help": "whitespace | kiwi | kiwi:all | kiwi:<POS,...> | hf:<model> | char_ngram:<n> | bigram, or a "
                 "combination like kiwi+bigram (the default, chosen by measurement)."})
     variant: Optional[str] = field(default=None, metadata={"help": "BM25 variant: lucene (default), okapi, bm25+, bm25l."})
-    k1: Optional[float] = field(default=None, metadata={"help": "BM25 k1 (default 0.9)."})
-    b: Optional[float] = field(default=None, metadata={"help": "BM25 b (default 0.4)."})
+    k1: Optional[float] = field(default=None, metadata={"help": "BM25 k1 (default 0.6)."})
+    b: Optional[float] = field(default=None, metadata={"help": "BM25 b (default 0.75)."})
     delta: Optional[float] = field(default=None, metadata={"help": "BM25+/BM25L delta (default 1.0)."})
     title_weight: Optional[int] = field(default=None, metadata={"help": "BM25: index the title this many times "
-                                                                         "with the text (default 0)."})
+                                                                         "with the text (default 1; 0 = text only)."})
     stopwords: Optional[str] = field(default=None, metadata={"help": "file with one stopword per line (Kiwi parts)."})
     hybrid_parts: list[str] = field(default_factory=lambda: ["bm25", "tfidf"],
                                     metadata={"help": "hybrid: the two retrievers to fuse."})

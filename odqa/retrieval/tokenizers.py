@@ -54,7 +54,7 @@ class CharNgramTokenizer:
         if n < 1:
             raise ConfigError(f"char_ngram needs n >= 1 (got {n}).")
         self.n = n
-        self.spec = f"char_ngram:{n}"
+        self.spec = "bigram" if n == 2 else f"char_ngram:{n}"
 
     def _one(self, text: str) -> list[str]:
         n, out = self.n, []
