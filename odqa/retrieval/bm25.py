@@ -107,17 +107,18 @@ class BM25Retriever(IndexedRetriever):
         self.corpus, self._engine = corpus, engine
         return self
 
-    def query_token_ids(self, queries: list[str]) -> list[list[int]]:
-        vocab = self._engine.vocab_dict
-        empty = vocab[EMPTY_TOKEN]
-        return [[vocab[t] for t in q if t in vocab] or [empty] for q in self.tokenizer.tokenize(queries)]
-
     def retrieve(self, queries: list[str], top_k: int) -> list[list[Hit]]:
+        return self.retrieve_tokens(self.tokenizer.tokenize(list(queries)), top_k)
+
+    def retrieve_tokens(self, query_tokens: list[list[str]], top_k: int) -> list[list[Hit]]:
+        """Retrieve for pre-tokenized queries (benchmarks time tokenization separately this way)."""
         self._require_index()
-        if not queries:
+        if not query_tokens:
             return []
         k = min(top_k, len(self.corpus))
-        ids = self.query_token_ids(list(queries))
+        vocab = self._engine.vocab_dict
+        empty = vocab[EMPTY_TOKEN]
+        ids = [[vocab[t] for t in q if t in vocab] or [empty] for q in query_tokens]
         # small batches run serially: numba's parallel kernel costs a separate JIT compile and thread start-up
         n_threads = self.n_threads if len(ids) >= PARALLEL_MIN_QUERIES else 1
         result = self._engine.retrieve(ids, k=k, n_threads=n_threads, show_progress=self.show_progress)
