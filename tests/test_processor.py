@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import PARAGRAPHS, all_texts, wordpiece_tokenizer
+from tests.conftest import PARAGRAPHS, all_texts, wordpiece_tokenizer
 from odqa.errors import ConfigError
 from odqa.reader.check_data import round_trip
 from odqa.reader.postprocessing import postprocess_qa_predictions

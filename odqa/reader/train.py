@@ -42,8 +42,9 @@ class ReaderArguments:
     model: str = field(default="minilm", metadata={
         "help": "Encoder to fine-tune (or a reader to continue): a hub name such as klue/roberta-large, a local "
                 "folder, or `minilm` (offline all-MiniLM-L6-v2: an English model, weak on Korean)."})
-    head: str = field(default="linear", metadata={
-        "help": "Span head: linear | lstm_ln (BiLSTM + LayerNorm) | cnn (convolutions of width 1/3/5).",
+    head: str | None = field(default=None, metadata={
+        "help": "Span head: linear | lstm_ln (BiLSTM + LayerNorm) | cnn (convolutions of width 1/3/5). "
+                "Default: the head saved with --model, else linear.",
         "choices": ["linear", "lstm_ln", "cnn"]})
     head_dropout_ratio: float = field(default=0.1, metadata={"help": "Dropout inside the head."})
     freeze_type: str = field(default="none", metadata={
@@ -99,6 +100,7 @@ class ReaderTrainingArguments(TrainingArguments):
     logging_steps: float = field(default=20, metadata={"help": "Log the training loss every N steps."})
     train_sampling_strategy: str = field(default="group_by_length", metadata={
         "help": "random | sequential | group_by_length (default: batches of similar length pad less)."})
+    dataloader_pin_memory: bool = field(default=False, metadata={"help": "Pin memory (only useful on GPU)."})
     report_to: None | str | list[str] = field(default="none", metadata={
         "help": "Integrations to report to; set automatically to wandb with --wandb_project."})
 
@@ -147,8 +149,12 @@ def train_reader(reader_args: ReaderArguments, data_args: ReaderDataArguments,
     from odqa.reader.tokenizer import load_tokenizer
     from odqa.reader.trainer import QATrainer
 
+    from odqa.reader.callbacks import check_gated_checkpoint_args
+
     set_seed(training_args.seed)
     align_save_with_eval(training_args)
+    if str(getattr(training_args.eval_strategy, "value", training_args.eval_strategy)) != "no":
+        check_gated_checkpoint_args(training_args)  # fail before the slow data preparation
     tokenizer = load_tokenizer(reader_args.model)
     processor = QAProcessor(tokenizer, WindowConfig(
         max_seq_length=data_args.max_seq_len, doc_stride=data_args.doc_stride,

@@ -30,6 +30,10 @@ class QATrainer(Trainer):
 
     def __init__(self, *args: Any, eval_examples=None, post_process_function: Callable | None = None,
                  metric: str = "korquad", predictions_dir: str | None = None, **kwargs: Any) -> None:
+        training_args = kwargs.get("args", args[1] if len(args) > 1 else None)
+        if training_args is not None and not training_args.label_names:
+            # without this the Trainer sees no labels: no eval_loss, and the loss leaks into the logits
+            training_args.label_names = ["start_positions", "end_positions"]
         super().__init__(*args, **kwargs)
         self.eval_examples = eval_examples
         self.post_process_function = post_process_function
