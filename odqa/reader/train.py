@@ -54,6 +54,8 @@ class ReaderArguments:
         "help": "Epochs (fractions allowed) to keep --freeze_type frozen before unfreezing."})
     backbone_name: str | None = field(default=None, metadata={
         "help": "Attribute name of the encoder inside the model, when it is not found automatically."})
+    max_train_minutes: float | None = field(default=None, metadata={
+        "help": "Stop training after this many minutes of wall-clock time (for fixed-budget runs on CPU)."})
     description: str = field(default="", metadata={"help": "Free text saved with the run (and sent to wandb)."})
     wandb_project: str | None = field(default=None, metadata={
         "help": "Log to this wandb project (nothing is sent anywhere without it)."})
@@ -143,7 +145,7 @@ def train_reader(reader_args: ReaderArguments, data_args: ReaderDataArguments,
     import torch
     from transformers import DataCollatorWithPadding, default_data_collator, set_seed
 
-    from odqa.reader.callbacks import EMGatedCheckpointCallback, build_freeze_callback
+    from odqa.reader.callbacks import EMGatedCheckpointCallback, TimeBudgetCallback, build_freeze_callback
     from odqa.reader.modeling import get_model
     from odqa.reader.processor import QAProcessor, WindowConfig
     from odqa.reader.tokenizer import load_tokenizer
@@ -204,8 +206,11 @@ def train_reader(reader_args: ReaderArguments, data_args: ReaderDataArguments,
     freeze = build_freeze_callback(reader_args.freeze_type, reader_args.freeze_epoch, reader_args.backbone_name)
     if freeze is not None:
         callbacks.append(freeze)
-    if eval_features is not None:
+    evaluates = str(getattr(training_args.eval_strategy, "value", training_args.eval_strategy)) != "no"
+    if eval_features is not None and evaluates:
         callbacks.append(EMGatedCheckpointCallback(load_best_at_end=True))
+    if reader_args.max_train_minutes:
+        callbacks.append(TimeBudgetCallback(reader_args.max_train_minutes))
 
     collator = default_data_collator if data_args.use_max_padding else DataCollatorWithPadding(tokenizer)
     trainer = QATrainer(
