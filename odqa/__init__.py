@@ -21,6 +21,13 @@ _LAZY = {
     "FreezeBackboneCallback": "odqa.reader.callbacks",
     "compute_metrics": "odqa.metrics",
     "offline_model_path": "odqa.offline",
+    "load_reader": "odqa.reader.modeling",
+    "Corpus": "odqa.retrieval.corpus",
+    "load_corpus": "odqa.retrieval.corpus",
+    "Hit": "odqa.retrieval.base",
+    "get_retriever": "odqa.retrieval.registry",
+    "load_retriever": "odqa.retrieval.registry",
+    "retrieve_table": "odqa.retrieval.table",
 }
 
 __all__ = ["__version__", *_LAZY]

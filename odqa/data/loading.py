@@ -26,7 +26,8 @@ from odqa.utils.io import read_json
 REQUIRED_COLUMNS = ("id", "context", "question")
 
 
-def _mrc_features():
+def mrc_features():
+    """The one row schema every loader produces."""
     from datasets import Features, Sequence, Value
 
     return Features({
@@ -36,14 +37,6 @@ def _mrc_features():
         "question": Value("string"),
         "answers": {"text": Sequence(Value("string")), "answer_start": Sequence(Value("int64"))},
     })
-
-
-class _LazyFeatures:
-    def __getattr__(self, name: str) -> Any:  # pragma: no cover - convenience only
-        return getattr(_mrc_features(), name)
-
-
-MRC_FEATURES = _LazyFeatures()
 
 
 def _rows_from_nested(data: list[dict], source: str) -> list[dict]:
@@ -171,7 +164,7 @@ def load_mrc_examples(path: str | os.PathLike, *, fix_answer_start: bool = False
     rows = _standardize(_read_rows(path), str(path))
     rows = validate_examples(rows, str(path), fix_answer_start=fix_answer_start,
                              require_answers=require_answers).rows
-    return Dataset.from_list(rows, features=_mrc_features())
+    return Dataset.from_list(rows, features=mrc_features())
 
 
 def _from_disk(path: Path, fix_answer_start: bool, require_answers: bool):
@@ -187,7 +180,7 @@ def _from_disk(path: Path, fix_answer_start: bool, require_answers: bool):
         rows = _standardize(ds.to_list(), source)
         needs = require_answers and name in {"train", "validation", ""}
         rows = validate_examples(rows, source, fix_answer_start=fix_answer_start, require_answers=needs).rows
-        return Dataset.from_list(rows, features=_mrc_features())
+        return Dataset.from_list(rows, features=mrc_features())
 
     if isinstance(loaded, DatasetDict):
         return DatasetDict({name: convert(ds, name) for name, ds in loaded.items()})

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     processor = QAProcessor(tokenizer, WindowConfig(
         max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
         max_query_length=args.max_query_length, max_answer_length=args.max_answer_length))
-    examples = processor._examples(args.dataset, args.split, True, args.fix_answer_start)
+    examples = processor.load_examples(args.dataset, args.split, True, args.fix_answer_start)
     report, predictions = round_trip(processor, examples, max_listed=args.max_listed)
     report = {"dataset": args.dataset, "model": args.model, **report}
     if args.output_dir:

@@ -59,7 +59,7 @@ def postprocess_qa_predictions(examples, features, predictions: tuple[np.ndarray
     features_per_example: dict[str, list[int]] = collections.defaultdict(list)
     for i, example_id in enumerate(features["example_id"]):
         features_per_example[example_id].append(i)
-    all_offsets = features["offset_mapping"]
+    all_offsets = list(features["offset_mapping"])  # materialized once: row access on a Dataset is slow
 
     answers: dict[str, str] = {}
     nbest_json: dict[str, list[dict]] = {}

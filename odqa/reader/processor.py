@@ -93,7 +93,9 @@ class QAProcessor:
         self.pad_on_right = tokenizer.padding_side == "right"
 
     # ------------------------------------------------------------------ examples
-    def _examples(self, source, split: str | None, require_answers: bool, fix_answer_start: bool):
+    def load_examples(self, source, split: str | None = "validation", require_answers: bool = True,
+                      fix_answer_start: bool = False):
+        """Examples from a path, a ``Dataset`` or one split of a ``DatasetDict``."""
         from datasets import Dataset, DatasetDict
 
         from odqa.data import load_mrc_dataset
@@ -118,18 +120,18 @@ class QAProcessor:
         """Training examples; with ``concat_eval`` the validation split is added (train on both)."""
         from datasets import DatasetDict, concatenate_datasets
 
-        train = self._examples(source, "train", True, fix_answer_start)
+        train = self.load_examples(source, "train", True, fix_answer_start)
         if concat_eval:
             if not isinstance(source, DatasetDict) and not os.path.isdir(str(source)):
                 raise ConfigError("concat_eval needs a DatasetDict (or save_to_disk folder) with a validation split.")
-            train = concatenate_datasets([train, self._examples(source, "validation", True, fix_answer_start)])
+            train = concatenate_datasets([train, self.load_examples(source, "validation", True, fix_answer_start)])
         return train
 
     def get_eval_examples(self, source, fix_answer_start: bool = False):
-        return self._examples(source, "validation", True, fix_answer_start)
+        return self.load_examples(source, "validation", True, fix_answer_start)
 
     def get_test_examples(self, source, fix_answer_start: bool = False):
-        return self._examples(source, "test", False, fix_answer_start)
+        return self.load_examples(source, "test", False, fix_answer_start)
 
     # ------------------------------------------------------------------ features
     def _truncate_questions(self, questions: list[str]) -> list[str]:

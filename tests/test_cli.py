@@ -1,0 +1,57 @@
+"""The `odqa` command: dispatch, errors without tracebacks, options from a file, wandb opt-in."""
+import subprocess
+import sys
+
+import pytest
+
+from odqa.cli import COMMANDS, main
+from odqa.errors import ConfigError
+
+
+def test_help_lists_every_command(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in COMMANDS:
+        assert name in out
+
+
+def test_unknown_command_exit_code(capsys):
+    assert main(["tran-mrc"]) == 2
+    assert "unknown command 'tran-mrc'" in capsys.readouterr().err
+
+
+def test_options_from_yaml_file(tmp_path):
+    from odqa.reader.train import ReaderArguments, ReaderDataArguments
+    from odqa.utils.args import parse_cli
+
+    path = tmp_path / "run.yaml"
+    path.write_text("model: minilm\nhead: cnn\nmax_seq_len: 256\nconcat_eval: true\n", encoding="utf-8")
+    reader, data = parse_cli([ReaderArguments, ReaderDataArguments], [str(path)], prog="t", description="")
+    assert (reader.head, data.max_seq_len, data.concat_eval) == ("cnn", 256, True)
+    with pytest.raises(ConfigError, match="options file not found"):
+        parse_cli([ReaderArguments], [str(tmp_path / "missing.yaml")], prog="t", description="")
+
+
+def test_evaluation_strategy_alias():
+    from odqa.reader.train import rewrite_aliases
+
+    assert rewrite_aliases(["--evaluation_strategy", "steps", "--evaluation_strategy=epoch", "--x"]) == [
+        "--eval_strategy", "steps", "--eval_strategy=epoch", "--x"]
+
+
+def test_wandb_is_opt_in(monkeypatch, tmp_path):
+    """Without --wandb_project nothing imports wandb; with it, a missing wandb is a clear error."""
+    from odqa.reader import train
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # importing wandb now fails
+    args = train.ReaderTrainingArguments(output_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match="pip install wandb"):
+        train._init_wandb(train.ReaderArguments(wandb_project="p"), args, {})
+    assert args.report_to in ("none", ["none"], [])
+
+
+def test_python_m_odqa_version():
+    out = subprocess.run([sys.executable, "-m", "odqa", "--version"], capture_output=True, text=True, check=True)
+    import odqa
+
+    assert out.stdout.strip() == odqa.__version__
