@@ -24,22 +24,6 @@ REPO = Path(__file__).resolve().parents[1]
 KORQUAD = REPO.parent / "shared" / "data" / "korquad" / "KorQuAD_v1.0_dev_half.json"
 
 
-def wordpiece(texts: list[str], vocab_size: int):
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
-
-
 def morpheme_texts(texts: list[str]) -> list[str]:
     from kiwipiepy import Kiwi
 
@@ -57,14 +41,14 @@ def main() -> None:
     from odqa.data import load_mrc_dataset
     from odqa.reader.check_data import round_trip
     from odqa.reader.processor import QAProcessor
-    from odqa.reader.tokenizer import build_char_tokenizer, load_tokenizer
+    from odqa.reader.tokenizer import build_char_tokenizer, load_tokenizer, train_wordpiece_tokenizer
 
     examples = load_mrc_dataset(args.dataset, require_answers=True)
     texts = list(dict.fromkeys(examples["context"])) + list(examples["question"])
     tokenizers = {
         "minilm": load_tokenizer("minilm"),
-        "wordpiece-raw": wordpiece(texts, args.vocab_size),
-        "wordpiece-morph": wordpiece(morpheme_texts(texts), args.vocab_size),
+        "wordpiece-raw": train_wordpiece_tokenizer(texts, args.vocab_size),
+        "wordpiece-morph": train_wordpiece_tokenizer(morpheme_texts(texts), args.vocab_size),
         "char": build_char_tokenizer(texts),
     }
     results = {}

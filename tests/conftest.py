@@ -79,19 +79,9 @@ def char_tokenizer_dir(tmp_path_factory) -> Path:
 
 def wordpiece_tokenizer(texts: list[str], vocab_size: int = 300, nfd_lowercase: bool = False):
     """A small WordPiece trained on ``texts``; ``nfd_lowercase`` mimics uncased BERT (Hangul → jamo)."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+    from odqa.reader.tokenizer import train_wordpiece_tokenizer
 
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=nfd_lowercase, strip_accents=nfd_lowercase)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
+    return train_wordpiece_tokenizer(texts, vocab_size=vocab_size, nfd_lowercase=nfd_lowercase)
 
 
 @pytest.fixture(scope="session")

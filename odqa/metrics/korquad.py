@@ -11,6 +11,8 @@ import re
 import string
 from collections import Counter
 
+from odqa.metrics.overlap import overlap_f1
+
 _KORQUAD_SPACE_CHARS = re.compile("['\"《》<>〈〉()‘’]")
 _PUNCTUATION = set(string.punctuation)
 
@@ -31,8 +33,4 @@ def f1_score(prediction: str, ground_truth: str) -> float:
     prediction_chars = list("".join(normalize_answer(prediction).split()))
     ground_truth_chars = list("".join(normalize_answer(ground_truth).split()))
     num_same = sum((Counter(prediction_chars) & Counter(ground_truth_chars)).values())
-    if num_same == 0:
-        return 0
-    precision = 1.0 * num_same / len(prediction_chars)
-    recall = 1.0 * num_same / len(ground_truth_chars)
-    return (2 * precision * recall) / (precision + recall)
+    return overlap_f1(num_same, len(prediction_chars), len(ground_truth_chars))

@@ -5,6 +5,8 @@ import re
 import string
 from collections import Counter
 
+from odqa.metrics.overlap import overlap_f1
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = set(string.punctuation)
 
@@ -22,8 +24,4 @@ def f1_score(prediction: str, ground_truth: str) -> float:
     prediction_tokens = normalize_answer(prediction).split()
     ground_truth_tokens = normalize_answer(ground_truth).split()
     num_same = sum((Counter(prediction_tokens) & Counter(ground_truth_tokens)).values())
-    if num_same == 0:
-        return 0
-    precision = 1.0 * num_same / len(prediction_tokens)
-    recall = 1.0 * num_same / len(ground_truth_tokens)
-    return (2 * precision * recall) / (precision + recall)
+    return overlap_f1(num_same, len(prediction_tokens), len(ground_truth_tokens))

@@ -47,3 +47,29 @@ def build_char_tokenizer(texts, output_dir: str | None = None):
     if output_dir is not None:
         fast.save_pretrained(output_dir)
     return fast
+
+
+def train_wordpiece_tokenizer(texts, vocab_size: int = 32000, nfd_lowercase: bool = False,
+                              output_dir: str | None = None):
+    """A BERT-style WordPiece trained on ``texts`` with `tokenizers`.
+
+    ``nfd_lowercase=True`` mimics uncased BERT (lowercase + strip accents, so Hangul becomes
+    jamo). Trained on raw Korean, such a vocabulary glues particles to words (혐의로 is one
+    token); trained on morpheme-segmented text, it mostly keeps them apart.
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=nfd_lowercase, strip_accents=nfd_lowercase)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
+    if output_dir is not None:
+        fast.save_pretrained(output_dir)
+    return fast
