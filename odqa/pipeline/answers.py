@@ -1,0 +1,44 @@
+"""What the pipeline reads and what it returns: passages to read, and answers found in them."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class PassageToRead:
+    """One retrieved passage handed to the reader (``score``/``rank`` come from the retriever)."""
+
+    passage_id: str
+    text: str
+    title: str = ""
+    score: float = 0.0
+    rank: int = 1
+
+
+@dataclass
+class Answer:
+    """One answer span. ``start``/``end`` are character offsets into ``passage`` (the passage's own text),
+    so ``passage[start:end] == text`` in both reading modes.
+
+    ``reader_score`` is start + end logit; ``score`` adds ``retriever_weight`` x ``retriever_score``;
+    ``probability`` is the softmax of ``score`` over the question's n-best list.
+    """
+
+    text: str
+    score: float
+    reader_score: float
+    probability: float
+    passage_id: str
+    title: str
+    start: int
+    end: int
+    retriever_score: float
+    passage_rank: int
+    passage: str = ""
+
+    def to_dict(self, with_passage: bool = False) -> dict:
+        """JSON-able form for nbest_predictions.json (the passage text only when asked: it is large)."""
+        out = asdict(self)
+        if not with_passage:
+            out.pop("passage")
+        return out

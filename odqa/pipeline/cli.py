@@ -1,0 +1,198 @@
+"""`odqa infer` / `inference.py`: retrieve passages for questions, read them, write and score answers.
+
+Examples:
+  # the sample: build (or reuse) a BM25 index over all sample passages, read the top 10, score
+  python inference.py --retriever_type bm25 \\
+      --corpus data/sample/train.json data/sample/validation.json data/sample/extra_passages.jsonl \\
+      --index models/sample_bm25 --model models/sample_reader \\
+      --dataset_path data/sample/validation.json --top_k_retrieval 10 --do_eval --output_dir outputs/sample
+
+  # replay the retrieval of an earlier run (or of an Elasticsearch server) and read concatenated passages
+  python inference.py --retriever_type csv --csv outputs/sample/retrieved.csv --read_mode concat \\
+      --model models/sample_reader --dataset_path data/sample/validation.json --output_dir outputs/concat
+
+Writes predictions.json ({id: answer}), nbest_predictions.json (answers with passage ids, char offsets
+into their passage, reader/retriever scores), retrieved.csv (replayable with `--retriever_type csv
+--csv retrieved.csv`) and, with --do_eval, metrics.json (EM/F1 as `odqa evaluate` computes them, and
+retrieval recall@k). A missing --index directory is built from --corpus and saved there.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from odqa.errors import ConfigError
+from odqa.pipeline.quantization import QUANTIZE_CHOICES
+from odqa.pipeline.reading import READ_MODES
+from odqa.retrieval.cli import CorpusArguments, RetrieverArguments
+from odqa.utils.args import parse_cli
+from odqa.utils.io import write_json
+
+logger = logging.getLogger("odqa.infer")
+
+
+@dataclass
+class InferRetrieverArguments(RetrieverArguments):
+    retriever: str = field(default="bm25", metadata={
+        "aliases": ["--retriever_type"],
+        "help": "Retriever used when an index is built: bm25, tfidf, csv, hybrid or an alias (SparseRetrieval_BM25P, "
+                "get_retrieved_df, ...). A saved --index keeps the retriever it was built with."})
+
+
+@dataclass
+class InferCorpusArguments(CorpusArguments):
+    corpus: list[str] = field(default_factory=list, metadata={
+        "help": "Passages to search: one or more files (wikipedia_documents.json, .jsonl/.csv with id,title,text, "
+                "SQuAD/KorQuAD JSON contexts, datasets folders), indexed together."})
+    index: Optional[str] = field(default=None, metadata={
+        "help": "Index directory: loaded when it exists, otherwise built from --corpus and saved here. "
+                "Without it the index is built in memory from --corpus."})
+
+
+@dataclass
+class InferReaderArguments:
+    model: str = field(metadata={"help": "Trained reader folder (any head), e.g. models/sample_reader, or a "
+                                         "*ForQuestionAnswering checkpoint."})
+    max_seq_len: int = field(default=384, metadata={"help": "Tokens per window (question + context)."})
+    doc_stride: int = field(default=128, metadata={"help": "Token overlap between windows of one passage."})
+    max_query_length: int = field(default=64, metadata={"help": "Questions are cut to this many tokens."})
+    max_ans_len: int = field(default=30, metadata={"help": "Longest answer span, in tokens."})
+    n_best_size: int = field(default=20, metadata={"help": "Candidate spans kept per question (nbest file)."})
+    batch_size: int = field(default=32, metadata={
+        "help": "Windows per forward pass (windows of all questions are length-sorted and batched together)."})
+    read_mode: str = field(default="passage", metadata={
+        "help": "passage: read each top-k passage on its own and take the best span across them; concat: join the "
+                "top-k passages into one context.", "choices": list(READ_MODES)})
+    retriever_weight: float = field(default=0.0, metadata={
+        "help": "Span score = start logit + end logit + this x the retriever score of its passage."})
+    quantize: str = field(default="none", metadata={
+        "help": "int8: dynamic int8 quantization of the reader's Linear layers (faster on CPU, small accuracy cost).",
+        "choices": list(QUANTIZE_CHOICES)})
+
+
+@dataclass
+class InferRunArguments:
+    dataset_path: str = field(metadata={"help": "Questions: SQuAD/KorQuAD JSON (with or without answers), "
+                                                ".jsonl/.csv with id,question, or a datasets folder."})
+    output_dir: str = field(default="outputs/infer", metadata={"help": "Where the output files go."})
+    top_k_retrieval: int = field(default=10, metadata={"help": "Passages retrieved and read per question."})
+    passage_score_ratio: float = field(default=0.0, metadata={
+        "help": "Passage-level cut: read a retrieved passage only if its score is at least this share of the "
+                "question's top score (0 = read all top-k; the top passage is always read)."})
+    do_predict: bool = field(default=False, metadata={
+        "help": "Write predictions (always done; kept for the competition scripts' flag)."})
+    do_eval: bool = field(default=False, metadata={
+        "help": "Also score the predictions (EM/F1) and the retrieval (recall@k); needs answers and contexts."})
+    metric: str = field(default="korquad", metadata={"help": "korquad (char F1) | squad (token F1).",
+                                                     "choices": ["korquad", "squad"]})
+    show_examples: int = field(default=3, metadata={"help": "Questions printed with their passages and answers."})
+    quiet: bool = field(default=False, metadata={"help": "No progress bars."})
+
+
+def load_corpus_files(args: InferCorpusArguments):
+    """All --corpus files as one corpus (each loaded and split like `odqa index` does)."""
+    from odqa.retrieval.cli import load_corpus_from_args
+    from odqa.retrieval.corpus import Corpus
+
+    corpora = [load_corpus_from_args(dataclasses.replace(args, corpus=path)) for path in args.corpus]
+    if len(corpora) == 1:
+        return corpora[0]
+    records = [dataclasses.asdict(p) for c in corpora for p in c]
+    for c in corpora:  # ids merged inside one file stay resolvable
+        records += [{**dataclasses.asdict(c[kept]), "id": dropped} for dropped, kept in c.merged.items()]
+    return Corpus.from_records(records, source=" + ".join(args.corpus))
+
+
+def prepare_retriever(retriever_args: InferRetrieverArguments, corpus_args: InferCorpusArguments):
+    """Load --index, or build the retriever over --corpus (saving it to --index when given)."""
+    from odqa.retrieval.cli import build_retriever
+    from odqa.retrieval.registry import load_retriever, resolve_name
+
+    index = Path(corpus_args.index) if corpus_args.index else None
+    if index is not None and index.exists():
+        retriever = load_retriever(index)
+        wanted, _ = resolve_name(retriever_args.retriever)
+        if wanted != retriever.name and wanted != "bm25":
+            logger.warning("%s is a %s index; --retriever_type %s is ignored (delete the folder to rebuild it).",
+                           index, retriever.name, retriever_args.retriever)
+        return retriever
+    is_csv = resolve_name(retriever_args.retriever)[0] == "csv"
+    if not corpus_args.corpus and not is_csv:
+        if index is not None:
+            raise ConfigError(f"{index}: index directory not found; pass --corpus FILE to build it there, "
+                              "or point --index at an index built with `odqa index`.")
+        raise ConfigError("give --index DIR (a saved index) or --corpus FILE (passages to index).")
+    retriever = build_retriever(retriever_args)
+    logger.info("building the %s index over %s", retriever.name, ", ".join(corpus_args.corpus) or "the CSV passages")
+    retriever.index(load_corpus_files(corpus_args) if corpus_args.corpus else None)
+    if index is not None:
+        retriever.save(index)
+        logger.info("saved the index to %s", index)
+    return retriever
+
+
+def run_inference(retriever_args: InferRetrieverArguments, corpus_args: InferCorpusArguments,
+                  reader_args: InferReaderArguments, run_args: InferRunArguments) -> dict[str, Any]:
+    """The whole job; returns what was written (and the metrics with --do_eval)."""
+    from odqa.pipeline.outputs import METRICS_FILE, evaluate_result, format_summary, write_outputs
+    from odqa.pipeline.pipeline import ODQAPipeline
+    from odqa.pipeline.reading import ExtractiveReader, ReadOptions
+    from odqa.reader.processor import WindowConfig
+    from odqa.retrieval.questions import load_questions
+
+    if run_args.top_k_retrieval < 1:
+        raise ConfigError(f"--top_k_retrieval must be at least 1 (got {run_args.top_k_retrieval}).")
+    questions = load_questions(run_args.dataset_path)
+    references = None
+    if run_args.do_eval:  # fail on an unscorable dataset before the slow part
+        from odqa.metrics.cli import load_references
+
+        references = load_references(run_args.dataset_path)
+        if not any(references.values()):
+            raise ConfigError(f"{run_args.dataset_path}: no gold answers, so --do_eval has nothing to score; "
+                              "drop --do_eval to only predict.")
+    retriever = prepare_retriever(retriever_args, corpus_args)
+    window = WindowConfig(max_seq_length=reader_args.max_seq_len, doc_stride=reader_args.doc_stride,
+                          max_query_length=reader_args.max_query_length, max_answer_length=reader_args.max_ans_len,
+                          n_best_size=reader_args.n_best_size)
+    reader = ExtractiveReader.from_pretrained(reader_args.model, window=window, batch_size=reader_args.batch_size,
+                                              quantize=reader_args.quantize, show_progress=not run_args.quiet)
+    pipeline = ODQAPipeline(retriever, reader, ReadOptions(reader_args.read_mode, reader_args.retriever_weight),
+                            score_ratio=run_args.passage_score_ratio)
+    result = pipeline.run(questions, run_args.top_k_retrieval, show_progress=not run_args.quiet)
+    written = write_outputs(result, run_args.output_dir)
+
+    run_info = {"model": reader_args.model, "retriever": retriever.name, "top_k_retrieval": run_args.top_k_retrieval,
+                "read_mode": reader_args.read_mode, "retriever_weight": reader_args.retriever_weight,
+                "quantize": reader_args.quantize, "passage_score_ratio": run_args.passage_score_ratio,
+                "questions": len(questions),
+                "questions_per_second": len(questions) / result.timings["total"] if result.timings["total"] else None,
+                "seconds": {k: round(v, 3) for k, v in result.timings.items()}}
+    metrics = None
+    if run_args.do_eval:
+        metrics = evaluate_result(result, run_args.dataset_path, retriever.corpus, run_args.top_k_retrieval,
+                                  run_args.metric)
+        metrics.update(run_info)
+        written.append(write_json(Path(run_args.output_dir) / METRICS_FILE, metrics))
+    print(format_summary(result, metrics, run_info, retriever.corpus, references, run_args.show_examples))
+    print("wrote " + ", ".join(str(p) for p in written))
+    return {"written": [str(p) for p in written], "metrics": metrics, "run_info": run_info}
+
+
+def main(argv: list[str] | None = None) -> int:
+    retriever_args, corpus_args, reader_args, run_args = parse_cli(
+        [InferRetrieverArguments, InferCorpusArguments, InferReaderArguments, InferRunArguments],
+        argv, prog="odqa infer", description=__doc__)
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO, stream=sys.stderr)
+    for noisy in ("bm25s", "transformers", "datasets", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if run_args.quiet:
+        from datasets.utils.logging import disable_progress_bar
+
+        disable_progress_bar()
+    run_inference(retriever_args, corpus_args, reader_args, run_args)
+    return 0

@@ -1,0 +1,82 @@
+"""What `odqa infer` writes and prints: prediction files, the replayable retrieval CSV, metrics, a summary."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from odqa.pipeline.pipeline import PipelineResult
+
+PREDICTIONS_FILE = "predictions.json"
+NBEST_FILE = "nbest_predictions.json"
+RETRIEVED_FILE = "retrieved.csv"
+METRICS_FILE = "metrics.json"
+RECALL_CUTOFFS = (1, 5, 10, 20)
+
+
+def write_outputs(result: PipelineResult, output_dir: str | os.PathLike) -> list[Path]:
+    """predictions.json, nbest_predictions.json and retrieved.csv (replay it with `--retriever_type csv`)."""
+    from odqa.reader.postprocessing import write_predictions
+    from odqa.retrieval.table import write_table_csv
+
+    output_dir = Path(output_dir)
+    write_predictions(result.predictions(), result.nbest(), output_dir)
+    write_table_csv(result.table, output_dir / RETRIEVED_FILE)
+    return [output_dir / name for name in (PREDICTIONS_FILE, NBEST_FILE, RETRIEVED_FILE)]
+
+
+def recall_cutoffs(top_k: int) -> list[int]:
+    return sorted({k for k in RECALL_CUTOFFS if k <= top_k} | {top_k})
+
+
+def evaluate_result(result: PipelineResult, dataset_path: str, corpus, top_k: int, metric: str = "korquad"
+                    ) -> dict[str, Any]:
+    """EM/F1 exactly as `odqa evaluate` computes them, plus retrieval recall@k of the table actually read."""
+    from odqa.metrics import compute_metrics
+    from odqa.metrics.cli import load_references
+    from odqa.retrieval.base import Hit
+    from odqa.retrieval.evaluation import questions_with_gold, retrieval_metrics
+    from odqa.retrieval.questions import load_mrc_examples
+
+    scores: dict[str, Any] = compute_metrics(result.predictions(), load_references(dataset_path), metric=metric)
+    hits_of = {qid: [Hit(str(p), float(s), r) for r, (p, s) in enumerate(zip(ids, sc), 1)]
+               for qid, ids, sc in zip(result.table["id"], result.table["passage_ids"], result.table["scores"])}
+    gold = questions_with_gold(load_mrc_examples(dataset_path), corpus)
+    gold = [q for q in gold if q.id in hits_of]
+    scores["retrieval"] = retrieval_metrics([hits_of[q.id] for q in gold], gold, corpus, recall_cutoffs(top_k))
+    return scores
+
+
+def format_summary(result: PipelineResult, metrics: dict[str, Any] | None, run_info: dict[str, Any], corpus=None,
+                   references: dict[str, Sequence[str]] | None = None, num_examples: int = 3) -> str:
+    """A few readable lines: speed, EM/F1, recall@k, and a few questions with their top passages and answers."""
+    seconds = result.timings.get("total", 0.0)
+    n = len(result.questions)
+    lines = [f"{n} questions, {run_info['retriever']} top-{run_info['top_k_retrieval']}, {run_info['read_mode']} "
+             f"reading, {seconds:.1f} s ({n / seconds if seconds else 0:.2f} questions/s)"]
+    if metrics is not None:
+        lines.append(f"EM {metrics['exact_match']:.2f}  F1 {metrics['f1']:.2f}  ({metrics['metric']} rules, "
+                     f"{metrics['total']} scored questions)")
+        retrieval = metrics.get("retrieval", {})
+        recalls = [f"recall@{k.split('@')[1]} {v:.1f}" for k, v in retrieval.items() if k.startswith("recall@")]
+        if recalls:
+            lines.append("retrieval: " + "  ".join(recalls) + f"  ({retrieval.get('questions_with_gold_passage', 0)} "
+                         "questions with a gold passage in the corpus)")
+    for q, answers, titles in list(zip(result.questions, result.answers, _titles(result, corpus)))[:num_examples]:
+        lines.append(f"Q: {q['question']}")
+        if references is not None and references.get(q["id"]):
+            lines.append(f"   gold:   {references[q['id']][0]}")
+        best = answers[0] if answers else None
+        lines.append(f"   answer: {best.text!r} (from {best.title or best.passage_id}, score {best.score:.2f})"
+                     if best else "   answer: '' (no span found)")
+        lines.append("   top passages: " + " | ".join(titles[:3]))
+    return "\n".join(lines)
+
+
+def _titles(result: PipelineResult, corpus=None) -> list[list[str]]:
+    """Per question, its retrieved passages as 'title (score)' (the passage id when there is no title)."""
+    def name(pid: str) -> str:
+        return (corpus[pid].title if corpus is not None and pid in corpus else "") or pid
+
+    return [[f"{name(pid)} ({score:.1f})" for pid, score in zip(ids, scores)]
+            for ids, scores in zip(result.table["passage_ids"], result.table["scores"])]

@@ -1,0 +1,108 @@
+"""ODQAPipeline: any retriever composed with any reader, for notebooks and for `odqa infer`.
+
+    from odqa import ODQAPipeline
+    pipe = ODQAPipeline.from_pretrained("models/sample_reader", "models/sample_bm25")
+    pipe("경복궁이 처음 지어진 해는?", top_k=5)          # [Answer(text=..., score=..., passage_id=...), ...]
+    pipe(["질문 1", "질문 2"], top_k=5)                # one list of answers per question, read in one batch
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from odqa.errors import ConfigError
+from odqa.pipeline.answers import Answer, PassageToRead
+from odqa.pipeline.reading import ExtractiveReader, ReadOptions
+from odqa.reader.processor import WindowConfig
+
+
+@dataclass
+class PipelineResult:
+    """Everything one run produced: the retrieval table, the answers, and where the time went."""
+
+    questions: list[dict[str, str]]
+    table: Any  # pandas DataFrame: id, question, passage_ids, scores, contexts (the csv retriever replays it)
+    answers: list[list[Answer]]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def predictions(self) -> dict[str, str]:
+        """{question id: best answer text} ("" when nothing was found)."""
+        return {q["id"]: (a[0].text if a else "") for q, a in zip(self.questions, self.answers)}
+
+    def nbest(self) -> dict[str, list[dict]]:
+        """{question id: n-best answers with passage ids, offsets and scores}."""
+        return {q["id"]: [x.to_dict() for x in a] for q, a in zip(self.questions, self.answers)}
+
+
+def passages_from_table(table, corpus=None, score_ratio: float = 0.0) -> list[list[PassageToRead]]:
+    """The passages each question will be read against, from a retrieval table.
+
+    ``score_ratio`` > 0 is a passage-level cut: a passage is read only if its retriever score is at
+    least that share of the question's top score (fewer windows to read; the top passage always stays).
+    """
+    out = []
+    for ids, scores, texts in zip(table["passage_ids"], table["scores"], table["contexts"]):
+        top = scores[0] if len(scores) else 0.0
+        group = []
+        for rank, (pid, score, text) in enumerate(zip(ids, scores, texts), 1):
+            if rank > 1 and score_ratio > 0 and top > 0 and score < score_ratio * top:
+                break
+            title = corpus[pid].title if corpus is not None and pid in corpus else ""
+            group.append(PassageToRead(passage_id=str(pid), text=text, title=title, score=float(score), rank=rank))
+        out.append(group)
+    return out
+
+
+class ODQAPipeline:
+    """Retrieve top-k passages per question, read them, return the best answers across passages."""
+
+    def __init__(self, retriever, reader: ExtractiveReader | str, read_options: ReadOptions | None = None,
+                 score_ratio: float = 0.0) -> None:
+        if isinstance(reader, str):
+            reader = ExtractiveReader.from_pretrained(reader)
+        if getattr(retriever, "corpus", None) is None:
+            raise ConfigError("the retriever has no index: call retriever.index(corpus) or load a saved index first.")
+        self.retriever = retriever
+        self.reader = reader
+        self.read_options = read_options or ReadOptions()
+        self.read_options.check()
+        self.score_ratio = score_ratio
+
+    @classmethod
+    def from_pretrained(cls, reader_path: str, index_dir: str, window: WindowConfig | None = None,
+                        read_options: ReadOptions | None = None, batch_size: int = 32, quantize: str | None = None,
+                        score_ratio: float = 0.0, show_progress: bool = True) -> "ODQAPipeline":
+        """A trained reader folder plus a saved index directory (any retriever)."""
+        from odqa.retrieval.registry import load_retriever
+
+        retriever = load_retriever(index_dir)
+        reader = ExtractiveReader.from_pretrained(reader_path, window=window, batch_size=batch_size,
+                                                  quantize=quantize, show_progress=show_progress)
+        return cls(retriever, reader, read_options, score_ratio)
+
+    def run(self, questions: Sequence[dict[str, str]], top_k: int = 10, show_progress: bool = True) -> PipelineResult:
+        """Questions ``[{id, question}]`` -> retrieval table + n-best answers, all questions batched."""
+        from odqa.retrieval.table import retrieve_table
+
+        if top_k < 1:
+            raise ConfigError(f"top_k must be at least 1 (got {top_k}).")
+        questions = list(questions)
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        table = retrieve_table(self.retriever, questions, top_k, show_progress=show_progress)
+        timings["retrieve"] = time.perf_counter() - start
+        passages = passages_from_table(table, self.retriever.corpus, self.score_ratio)
+        answers = self.reader.read([q["question"] for q in questions], passages, self.read_options, timings)
+        timings["total"] = time.perf_counter() - start
+        return PipelineResult(questions, table, answers, timings)
+
+    def __call__(self, questions: str | Sequence[str], top_k: int = 5, num_answers: int = 5
+                 ) -> list[Answer] | list[list[Answer]]:
+        """One question -> its best ``num_answers`` answers; a list of questions -> one such list each."""
+        single = isinstance(questions, str)
+        texts = [questions] if single else list(questions)
+        result = self.run([{"id": str(i), "question": q} for i, q in enumerate(texts)], top_k,
+                          show_progress=self.reader.show_progress and len(texts) > 1)
+        answers = [a[:num_answers] for a in result.answers]
+        return answers[0] if single else answers

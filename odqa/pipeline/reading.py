@@ -1,0 +1,216 @@
+"""The extractive reader at inference time: questions x retrieved passages -> ranked answers.
+
+transformers 5 removed ``pipeline("question-answering")``; this is its replacement, built on the
+same :class:`~odqa.reader.processor.QAProcessor` windows and numpy post-processing as training,
+so train-time evaluation and inference cannot disagree. Work is done once and in bulk:
+
+* every (question, passage) pair becomes one example (``passage`` mode), or each question gets
+  one example whose context is its passages joined (``concat`` mode);
+* all examples are tokenized into windows in one call;
+* windows of ALL questions are sorted by length and batched with dynamic padding, so a batch
+  of short windows costs short-window time; the forward pass runs under ``inference_mode``;
+* spans are scored start + end logit, optionally plus ``retriever_weight`` x the retriever's
+  score of their passage, and the best answers of a question are taken across its passages.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from odqa.errors import ConfigError
+from odqa.pipeline.answers import Answer, PassageToRead
+from odqa.reader.processor import QAProcessor, WindowConfig
+
+READ_MODES = ("passage", "concat")
+CONCAT_SEPARATOR = "\n\n"
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass
+class ReadOptions:
+    """How answers are chosen across a question's passages."""
+
+    mode: str = "passage"
+    retriever_weight: float = 0.0
+
+    def check(self) -> None:
+        if self.mode not in READ_MODES:
+            raise ConfigError(f"unknown read mode {self.mode!r}; choose one of {', '.join(READ_MODES)}.")
+
+
+@dataclass
+class _Segment:
+    """Where one passage sits inside an example's context."""
+
+    passage: PassageToRead
+    offset: int
+
+
+@contextmanager
+def _timed(timings: dict[str, float] | None, stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        if timings is not None:
+            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
+
+
+def _softmax(scores: Sequence[float]) -> np.ndarray:
+    x = np.asarray(scores, dtype=np.float64)
+    if not len(x):
+        return x
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+class ExtractiveReader:
+    """A span-extraction model with its tokenizer and window settings.
+
+    >>> reader = ExtractiveReader.from_pretrained("models/sample_reader", quantize="int8")
+    >>> reader.read(["질문"], [[PassageToRead("p1", "본문")]])   # [[Answer, ...]]
+    """
+
+    def __init__(self, model, tokenizer, window: WindowConfig | None = None, batch_size: int = 32,
+                 show_progress: bool = True) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1 (got {batch_size}).")
+        self.processor = QAProcessor(tokenizer, window or WindowConfig())
+        self.batch_size = batch_size
+        self.show_progress = show_progress
+
+    @property
+    def window(self) -> WindowConfig:
+        return self.processor.config
+
+    @classmethod
+    def from_pretrained(cls, path: str, window: WindowConfig | None = None, batch_size: int = 32,
+                        quantize: str | None = None, show_progress: bool = True) -> "ExtractiveReader":
+        """Load a trained reader folder (any head) and its tokenizer; ``quantize='int8'`` for int8 CPU inference."""
+        from odqa.pipeline.quantization import quantize_reader
+        from odqa.reader.modeling import load_reader
+        from odqa.reader.tokenizer import load_tokenizer
+
+        model = quantize_reader(load_reader(path), quantize)
+        return cls(model, load_tokenizer(path), window, batch_size, show_progress)
+
+    # ------------------------------------------------------------------ stages
+    def build_examples(self, questions: Sequence[str], passages: Sequence[Sequence[PassageToRead]],
+                       mode: str = "passage"):
+        """(examples Dataset, segments per example): the MRC examples to read and where each passage sits."""
+        from datasets import Dataset
+
+        if len(questions) != len(passages):
+            raise ConfigError(f"got {len(questions)} questions but {len(passages)} passage lists.")
+        ids, contexts, texts, segments = [], [], [], []
+        for qi, (question, group) in enumerate(zip(questions, passages)):
+            if not group:
+                continue
+            if mode == "concat":
+                offsets = np.cumsum([0] + [len(p.text) + len(CONCAT_SEPARATOR) for p in group[:-1]])
+                ids.append(f"{qi}")
+                contexts.append(CONCAT_SEPARATOR.join(p.text for p in group))
+                texts.append(question)
+                segments.append([_Segment(p, int(o)) for p, o in zip(group, offsets)])
+            else:
+                for pi, passage in enumerate(group):
+                    ids.append(f"{qi}/{pi}")
+                    contexts.append(passage.text)
+                    texts.append(question)
+                    segments.append([_Segment(passage, 0)])
+        examples = Dataset.from_dict({"id": ids, "title": [""] * len(ids), "context": contexts, "question": texts})
+        return examples, segments
+
+    def featurize(self, examples):
+        """Tokenize every example into windows, once (the QAProcessor used in training)."""
+        return self.processor.get_test_features(examples)
+
+    def forward(self, features) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Start/end logits per window (each of the window's own length), computed in length-sorted batches."""
+        import torch
+        from tqdm.auto import tqdm
+
+        columns = [c for c in MODEL_INPUTS if c in features.column_names]
+        inputs = {c: list(features[c]) for c in columns}
+        n = len(inputs["input_ids"])
+        lengths = np.array([len(ids) for ids in inputs["input_ids"]])
+        order = np.argsort(-lengths, kind="stable")  # longest first: the memory peak comes at once
+        starts: list[np.ndarray] = [np.empty(0, np.float32)] * n
+        ends: list[np.ndarray] = [np.empty(0, np.float32)] * n
+        batches = [order[i:i + self.batch_size] for i in range(0, n, self.batch_size)]
+        with torch.inference_mode():
+            for batch in tqdm(batches, desc="read", unit="batch", disable=not self.show_progress or len(batches) < 2):
+                padded = self.tokenizer.pad({c: [inputs[c][i] for i in batch] for c in columns}, return_tensors="pt")
+                output = self.model(**padded)
+                start_logits = output.start_logits.float().numpy()
+                end_logits = output.end_logits.float().numpy()
+                for row, i in enumerate(batch):
+                    starts[i] = start_logits[row, :lengths[i]]
+                    ends[i] = end_logits[row, :lengths[i]]
+        return starts, ends
+
+    def postprocess(self, examples, features, logits, segments: list[list[_Segment]], num_questions: int,
+                    retriever_weight: float = 0.0) -> list[list[Answer]]:
+        """Best spans per example (shared post-processing), mapped to passages, ranked per question."""
+        from odqa.reader.postprocessing import postprocess_qa_predictions
+
+        _, nbest = postprocess_qa_predictions(examples, features, logits, n_best_size=self.window.n_best_size,
+                                              max_answer_length=self.window.max_answer_length)
+        per_question: list[list[Answer]] = [[] for _ in range(num_questions)]
+        for example_id, segs in zip(examples["id"], segments):
+            qi = int(example_id.split("/")[0])
+            for cand in nbest.get(example_id, []):
+                answer = _answer_in_passage(cand, segs, retriever_weight)
+                if answer is not None:
+                    per_question[qi].append(answer)
+        return [_rank(answers, self.window.n_best_size) for answers in per_question]
+
+    # ------------------------------------------------------------------ all stages
+    def read(self, questions: Sequence[str], passages: Sequence[Sequence[PassageToRead]],
+             options: ReadOptions | None = None, timings: dict[str, float] | None = None) -> list[list[Answer]]:
+        """For each question, its n-best answers across its passages (best first; [] without passages).
+
+        ``timings`` (if given) accumulates seconds per stage: preprocess, forward, postprocess.
+        """
+        options = options or ReadOptions()
+        options.check()
+        with _timed(timings, "preprocess"):
+            examples, segments = self.build_examples(questions, passages, options.mode)
+            if not len(examples):
+                return [[] for _ in questions]
+            features = self.featurize(examples)
+        with _timed(timings, "forward"):
+            logits = self.forward(features)
+        with _timed(timings, "postprocess"):
+            return self.postprocess(examples, features, logits, segments, len(questions), options.retriever_weight)
+
+
+def _answer_in_passage(candidate: dict, segments: list[_Segment], retriever_weight: float) -> Answer | None:
+    """The candidate as an Answer in its source passage; None for an empty span or one crossing two passages."""
+    start, end = candidate["offsets"]
+    if end <= start:
+        return None
+    for seg in segments:
+        local_start, local_end = start - seg.offset, end - seg.offset
+        if 0 <= local_start and local_end <= len(seg.passage.text):
+            p = seg.passage
+            reader_score = float(candidate["score"])
+            return Answer(text=p.text[local_start:local_end], score=reader_score + retriever_weight * p.score,
+                          reader_score=reader_score, probability=0.0, passage_id=p.passage_id, title=p.title,
+                          start=local_start, end=local_end, retriever_score=p.score, passage_rank=p.rank,
+                          passage=p.text)
+    return None
+
+
+def _rank(answers: list[Answer], n_best: int) -> list[Answer]:
+    """Best ``n_best`` answers by score, with their probability over that list."""
+    ranked = sorted(answers, key=lambda a: a.score, reverse=True)[:n_best]
+    for answer, prob in zip(ranked, _softmax([a.score for a in ranked])):
+        answer.probability = float(prob)
+    return ranked

@@ -1,0 +1,214 @@
+"""The reader at inference time and the notebook API, on a tiny random reader over data/sample."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from odqa.errors import ConfigError
+from odqa.pipeline import Answer, ExtractiveReader, ODQAPipeline, PassageToRead, ReadOptions, passages_from_table
+from odqa.reader.processor import WindowConfig
+from tests.conftest import SAMPLE_DIR
+
+WINDOW = WindowConfig(max_seq_length=64, doc_stride=24, max_query_length=16)
+TINY_WINDOW = ["--max_seq_len", "64", "--doc_stride", "24", "--max_query_length", "16"]
+SAMPLE_CORPUS = [str(SAMPLE_DIR / "train.json"), str(SAMPLE_DIR / "validation.json"),
+                 str(SAMPLE_DIR / "extra_passages.jsonl")]
+
+
+def save_tiny_reader(path: Path, tokenizer_dir: Path, head: str = "linear", seed: int = 0) -> Path:
+    """A 2-layer BERT reader (random weights, ``head``) with the given tokenizer: a folder load_reader accepts."""
+    from transformers import AutoTokenizer
+
+    from odqa.reader.modeling import get_model
+    from tests.helpers_models import save_tiny_bert
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    encoder = save_tiny_bert(path / "encoder", vocab_size=len(tokenizer), seed=seed, with_tokenizer=False)
+    model = get_model(str(encoder), head=head)
+    model.save_pretrained(path / "reader")
+    tokenizer.save_pretrained(path / "reader")
+    return path / "reader"
+
+
+def write_question_subset(path: Path, n_paragraphs: int = 4, max_questions: int = 3) -> Path:
+    """The first paragraphs of the sample validation set, a few questions each (keeps CLI tests fast)."""
+    payload = json.loads((SAMPLE_DIR / "validation.json").read_text(encoding="utf-8"))
+    articles = payload["data"][:n_paragraphs]
+    for article in articles:
+        for paragraph in article["paragraphs"]:
+            paragraph["qas"] = paragraph["qas"][:max_questions]
+    path.write_text(json.dumps({"version": "subset", "data": articles}, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny models gain nothing from threads, and a busy shared CPU makes extra threads spin."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def reader_dir(tmp_path_factory, char_tokenizer_dir):
+    return save_tiny_reader(tmp_path_factory.mktemp("tiny_reader"), char_tokenizer_dir)
+
+
+@pytest.fixture(scope="module")
+def reader(reader_dir):
+    return ExtractiveReader.from_pretrained(str(reader_dir), window=WINDOW, batch_size=8, show_progress=False)
+
+
+@pytest.fixture(scope="module")
+def sample_corpus():
+    from odqa.retrieval import load_corpus
+
+    return load_corpus(SAMPLE_DIR / "validation.json")
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory, sample_corpus):
+    from odqa.retrieval import get_retriever
+
+    path = tmp_path_factory.mktemp("idx") / "bm25"
+    get_retriever("bm25", tokenizer="bigram").index(sample_corpus).save(path)
+    return path
+
+
+def _passages(corpus, n=3, scores=None):
+    scores = scores or [float(n - i) for i in range(n)]
+    return [PassageToRead(p.id, p.text, p.title, s, r) for r, (p, s) in enumerate(zip(corpus.passages[:n], scores), 1)]
+
+
+def test_answers_point_into_their_passage(reader, sample_corpus):
+    passages = _passages(sample_corpus, 3)
+    [answers] = reader.read(["경복궁이 처음 지어진 해는?"], [passages])
+    assert answers and len(answers) <= WINDOW.n_best_size
+    by_id = {p.passage_id: p for p in passages}
+    for a in answers:
+        assert a.passage == by_id[a.passage_id].text and a.passage[a.start:a.end] == a.text != ""
+        assert a.reader_score == pytest.approx(a.score)  # retriever_weight 0
+    assert [a.score for a in answers] == sorted((a.score for a in answers), reverse=True)
+    assert sum(a.probability for a in answers) == pytest.approx(1.0)
+
+
+def test_best_span_is_the_best_over_passages_read_alone(reader, sample_corpus):
+    passages = _passages(sample_corpus, 4)
+    question = "이 글의 주제는 무엇인가?"
+    [together] = reader.read([question], [passages])
+    alone = [reader.read([question], [[p]])[0][0] for p in passages]
+    best_alone = max(alone, key=lambda a: a.score)
+    assert (together[0].passage_id, together[0].start, together[0].end) == \
+        (best_alone.passage_id, best_alone.start, best_alone.end)
+    assert together[0].score == pytest.approx(best_alone.score, abs=1e-4)
+
+
+def test_retriever_weight_moves_the_answer_to_the_best_scored_passage(reader, sample_corpus):
+    question = "이 글의 주제는 무엇인가?"
+    [plain] = reader.read([question], [_passages(sample_corpus, 3)])
+    loser = next(p.passage_id for p in _passages(sample_corpus, 3) if p.passage_id != plain[0].passage_id)
+    boosted = [PassageToRead(p.passage_id, p.text, p.title, 1000.0 if p.passage_id == loser else 0.0, p.rank)
+               for p in _passages(sample_corpus, 3)]
+    [weighted] = reader.read([question], [boosted], ReadOptions(retriever_weight=1.0))
+    assert weighted[0].passage_id == loser
+    assert weighted[0].score == pytest.approx(weighted[0].reader_score + 1000.0)
+
+
+def test_length_sorted_dynamic_batches_give_the_logits_of_one_by_one(reader_dir, sample_corpus):
+    batched = ExtractiveReader.from_pretrained(str(reader_dir), window=WINDOW, batch_size=5, show_progress=False)
+    single = ExtractiveReader.from_pretrained(str(reader_dir), window=WINDOW, batch_size=1, show_progress=False)
+    short = [PassageToRead(p.passage_id, p.text[:150], p.title) for p in _passages(sample_corpus, 2)]
+    examples, _ = batched.build_examples(["짧은 질문?", "조금 더 긴 질문은 무엇인가?"], [short, short[:1]])
+    features = batched.featurize(examples)
+    assert len({len(ids) for ids in features["input_ids"]}) > 1  # windows of different lengths share batches
+    for a, b in zip(batched.forward(features)[0], single.forward(features)[0]):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_concat_with_one_passage_equals_passage_mode(reader, sample_corpus):
+    questions = ["경복궁이 처음 지어진 해는?", "무엇을 만들었나?"]
+    passages = [_passages(sample_corpus, 1), _passages(sample_corpus, 1)]
+    per_passage = reader.read(questions, passages)
+    concat = reader.read(questions, passages, ReadOptions(mode="concat"))
+    assert [(a.text, a.start, a.end) for a in per_passage[0]] == [(a.text, a.start, a.end) for a in concat[0]]
+
+
+def test_concat_offsets_map_back_to_the_source_passage(reader, sample_corpus):
+    passages = _passages(sample_corpus, 3)
+    [answers] = reader.read(["이 글의 주제는 무엇인가?"], [passages], ReadOptions(mode="concat"))
+    by_id = {p.passage_id: p.text for p in passages}
+    assert answers
+    for a in answers:
+        assert by_id[a.passage_id][a.start:a.end] == a.text and "\n\n" not in a.text
+
+
+def test_questions_without_passages_get_no_answers(reader, sample_corpus):
+    assert reader.read(["질문?", "다른 질문?"], [[], _passages(sample_corpus, 1)])[0] == []
+    assert reader.read(["질문?"], [[]]) == [[]]
+
+
+def test_bad_read_options_are_config_errors(reader_dir):
+    with pytest.raises(ConfigError, match="read mode"):
+        ReadOptions(mode="sliding").check()
+    with pytest.raises(ConfigError, match="batch_size"):
+        ExtractiveReader.from_pretrained(str(reader_dir), window=WINDOW, batch_size=0)
+
+
+def test_passage_score_ratio_cuts_low_scored_passages_but_keeps_the_top():
+    import pandas as pd
+
+    table = pd.DataFrame({"id": ["a", "b"], "question": ["q", "q2"], "passage_ids": [["p1", "p2", "p3"], ["x"]],
+                          "scores": [[10.0, 6.0, 4.0], [0.5]], "contexts": [["t1", "t2", "t3"], ["tx"]]})
+    assert [len(g) for g in passages_from_table(table)] == [3, 1]
+    cut = passages_from_table(table, score_ratio=0.5)
+    assert [p.passage_id for p in cut[0]] == ["p1", "p2"] and [p.rank for p in cut[0]] == [1, 2]
+    assert [p.passage_id for p in passages_from_table(table, score_ratio=0.99)[1]] == ["x"]
+
+
+def test_pipeline_call_single_and_batched(reader_dir, index_dir):
+    pipe = ODQAPipeline.from_pretrained(str(reader_dir), str(index_dir), window=WINDOW, show_progress=False)
+    answers = pipe("경복궁이 처음 지어진 해는?", top_k=2, num_answers=3)
+    assert 0 < len(answers) <= 3 and all(isinstance(a, Answer) for a in answers)
+    assert answers[0].passage[answers[0].start:answers[0].end] == answers[0].text
+    assert answers[0].passage_id in pipe.retriever.corpus and answers[0].title
+    batched = pipe(["경복궁이 처음 지어진 해는?", "태양계에서 가장 큰 행성은?"], top_k=2, num_answers=3)
+    assert len(batched) == 2
+    assert [(a.passage_id, a.start, a.end) for a in batched[0]] == [(a.passage_id, a.start, a.end) for a in answers]
+    np.testing.assert_allclose([a.score for a in batched[0]], [a.score for a in answers], atol=1e-4)
+
+
+def test_pipeline_needs_an_indexed_retriever(reader):
+    from odqa.retrieval import get_retriever
+
+    with pytest.raises(ConfigError, match="no index"):
+        ODQAPipeline(get_retriever("bm25"), reader)
+
+
+def test_int8_quantization_replaces_linear_layers_and_still_reads(reader_dir, sample_corpus):
+    from odqa.pipeline import quantize_reader
+
+    fp32 = ExtractiveReader.from_pretrained(str(reader_dir), window=WINDOW, show_progress=False)
+    int8 = ExtractiveReader.from_pretrained(str(reader_dir), window=WINDOW, quantize="int8", show_progress=False)
+    modules = list(int8.model.modules())
+    assert any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in modules)
+    assert not any(type(m) is torch.nn.Linear for m in modules)
+    assert any(isinstance(m, torch.nn.Linear) for m in fp32.model.modules())  # the fp32 model is untouched
+    [answers] = int8.read(["경복궁이 처음 지어진 해는?"], [_passages(sample_corpus, 2)])
+    assert answers and answers[0].passage[answers[0].start:answers[0].end] == answers[0].text
+    with pytest.raises(ConfigError, match="quantize"):
+        quantize_reader(fp32.model, "int4")
+
+
+@pytest.mark.parametrize("head", ["lstm_ln", "cnn"])
+def test_any_head_reads(tmp_path, char_tokenizer_dir, sample_corpus, head):
+    path = save_tiny_reader(tmp_path, char_tokenizer_dir, head=head)
+    reader = ExtractiveReader.from_pretrained(str(path), window=WINDOW, show_progress=False)
+    assert reader.model.config.odqa_head == head
+    [answers] = reader.read(["질문은?"], [_passages(sample_corpus, 2)])
+    assert answers and answers[0].passage[answers[0].start:answers[0].end] == answers[0].text

@@ -1,0 +1,165 @@
+"""`odqa infer` end to end on a tiny reader over data/sample: files, schemas, replay, evaluation, errors."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from odqa.cli import main
+from tests.test_pipeline import SAMPLE_CORPUS, TINY_WINDOW, save_tiny_reader, write_question_subset
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, char_tokenizer_dir):
+    root = tmp_path_factory.mktemp("infer")
+    return {"root": root, "reader": save_tiny_reader(root, char_tokenizer_dir),
+            "questions": write_question_subset(root / "questions.json")}
+
+
+@pytest.fixture(scope="module")
+def first_run(setup):
+    """bm25 over all three sample files, index built into --index, evaluated."""
+    out = setup["root"] / "run"
+    argv = ["infer", "--retriever_type", "bm25", "--tokenizer", "bigram", "--corpus", *SAMPLE_CORPUS,
+            "--index", str(setup["root"] / "idx"), "--model", str(setup["reader"]),
+            "--dataset_path", str(setup["questions"]), "--top_k_retrieval", "3", "--do_eval", "--quiet",
+            "--output_dir", str(out), *TINY_WINDOW]
+    assert main(argv) == 0
+    return out
+
+
+def _json(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_output_files_and_their_schemas(setup, first_run):
+    from odqa.retrieval import load_corpus, load_questions, load_retriever
+
+    question_ids = [q["id"] for q in load_questions(setup["questions"])]
+    predictions = _json(first_run / "predictions.json")
+    assert list(predictions) == question_ids and all(isinstance(v, str) for v in predictions.values())
+
+    corpus = load_retriever(setup["root"] / "idx").corpus  # the index was built and saved
+    assert len(corpus) == 64  # 36 + 13 + 15 sample passages from the three files
+    nbest = _json(first_run / "nbest_predictions.json")
+    assert list(nbest) == question_ids
+    for qid, answers in nbest.items():
+        assert answers[0]["text"] == predictions[qid]
+        for a in answers:
+            assert {"text", "score", "reader_score", "probability", "passage_id", "title", "start", "end",
+                    "retriever_score", "passage_rank"} <= set(a)
+            assert corpus[a["passage_id"]].text[a["start"]:a["end"]] == a["text"]
+            assert 1 <= a["passage_rank"] <= 3
+
+    table = pd.read_csv(first_run / "retrieved.csv")
+    assert list(table.columns) == ["id", "question", "passage_ids", "scores", "contexts"]
+    assert list(table["id"]) == question_ids
+    assert all(len(json.loads(ids)) == 3 for ids in table["passage_ids"])
+
+    metrics = _json(first_run / "metrics.json")
+    assert {"exact_match", "f1", "total", "retrieval", "questions_per_second", "seconds"} <= set(metrics)
+    assert metrics["total"] == len(question_ids)
+    assert {"recall@1", "recall@3"} <= set(metrics["retrieval"])
+    assert 0 <= metrics["retrieval"]["recall@1"] <= metrics["retrieval"]["recall@3"] <= 100
+
+
+def test_summary_is_printed(setup, tmp_path, capsys):
+    argv = ["infer", "--index", str(setup["root"] / "idx"), "--model", str(setup["reader"]),
+            "--dataset_path", str(setup["questions"]), "--top_k_retrieval", "2", "--do_eval", "--quiet",
+            "--show_examples", "2", "--output_dir", str(tmp_path), *TINY_WINDOW]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "EM " in out and "F1 " in out and "recall@1" in out and "recall@2" in out
+    assert out.count("Q: ") == 2 and "answer:" in out and "top passages:" in out
+
+
+def test_evaluation_matches_odqa_evaluate(setup, first_run, capsys):
+    capsys.readouterr()
+    assert main(["evaluate", "--dataset", str(setup["questions"]), "--predictions",
+                 str(first_run / "predictions.json")]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    metrics = _json(first_run / "metrics.json")
+    assert (metrics["exact_match"], metrics["f1"], metrics["total"]) == \
+        (evaluated["exact_match"], evaluated["f1"], evaluated["total"])
+
+
+def test_recall_matches_eval_retrieval_of_the_same_index(setup, first_run, capsys, tmp_path):
+    capsys.readouterr()
+    assert main(["eval-retrieval", "--dataset", str(setup["questions"]), "--index", str(setup["root"] / "idx"),
+                 "--top_k", "1", "3"]) == 0
+    reference = json.loads(capsys.readouterr().out)
+    retrieval = _json(first_run / "metrics.json")["retrieval"]
+    assert retrieval["recall@1"] == pytest.approx(reference["recall@1"], abs=1e-3)
+    assert retrieval["recall@3"] == pytest.approx(reference["recall@3"], abs=1e-3)
+
+
+def test_csv_replay_gives_the_same_predictions(setup, first_run, tmp_path):
+    out = tmp_path / "replay"
+    argv = ["infer", "--retriever_type", "csv", "--csv", str(first_run / "retrieved.csv"),
+            "--model", str(setup["reader"]), "--dataset_path", str(setup["questions"]), "--top_k_retrieval", "3",
+            "--quiet", "--output_dir", str(out), *TINY_WINDOW]
+    assert main(argv) == 0
+    assert _json(out / "predictions.json") == _json(first_run / "predictions.json")
+    replayed = _json(out / "nbest_predictions.json")
+    original = _json(first_run / "nbest_predictions.json")
+    for qid in original:
+        assert [(a["passage_id"], a["start"], a["end"]) for a in replayed[qid]] == \
+            [(a["passage_id"], a["start"], a["end"]) for a in original[qid]]
+    assert (out / "retrieved.csv").read_text(encoding="utf-8") == (first_run / "retrieved.csv").read_text(encoding="utf-8")
+
+
+def test_concat_mode_answers_come_from_retrieved_passages(setup, first_run, tmp_path):
+    out = tmp_path / "concat"
+    argv = ["infer", "--index", str(setup["root"] / "idx"), "--model", str(setup["reader"]), "--read_mode", "concat",
+            "--dataset_path", str(setup["questions"]), "--top_k_retrieval", "3", "--quiet",
+            "--output_dir", str(out), *TINY_WINDOW]
+    assert main(argv) == 0
+    from odqa.retrieval import load_retriever
+
+    corpus = load_retriever(setup["root"] / "idx").corpus
+    table = pd.read_csv(out / "retrieved.csv")
+    retrieved = {qid: json.loads(ids) for qid, ids in zip(table["id"], table["passage_ids"])}
+    nbest = _json(out / "nbest_predictions.json")
+    assert not (out / "metrics.json").exists()  # no --do_eval
+    for qid, answers in nbest.items():
+        for a in answers:
+            assert a["passage_id"] in retrieved[qid]
+            assert corpus[a["passage_id"]].text[a["start"]:a["end"]] == a["text"]
+
+
+def test_missing_index_model_and_corpus_are_clear_errors(setup, tmp_path, capsys):
+    base = ["infer", "--dataset_path", str(setup["questions"]), "--output_dir", str(tmp_path / "o"), "--quiet"]
+    assert main(base + ["--index", str(tmp_path / "no_index"), "--model", str(setup["reader"])]) == 2
+    err = capsys.readouterr().err
+    assert "no_index: index directory not found" in err and "--corpus" in err and "Traceback" not in err
+
+    assert main(base + ["--corpus", str(tmp_path / "missing.jsonl"), "--model", str(setup["reader"])]) == 2
+    assert "missing.jsonl: corpus file not found" in capsys.readouterr().err
+
+    assert main(base + ["--index", str(setup["root"] / "idx"), "--model", str(tmp_path / "no_model")]) == 2
+    assert "no_model: model folder not found" in capsys.readouterr().err
+
+    assert main(base + ["--model", str(setup["reader"])]) == 2
+    assert "give --index DIR" in capsys.readouterr().err
+
+
+def test_eval_without_answers_fails_before_reading(setup, tmp_path, capsys):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"id": "x1", "question": "경복궁은 언제 지어졌나?"}, ensure_ascii=False) + "\n",
+                         encoding="utf-8")
+    argv = ["infer", "--index", str(setup["root"] / "idx"), "--model", str(setup["reader"]), "--dataset_path",
+            str(questions), "--output_dir", str(tmp_path / "o"), "--quiet", *TINY_WINDOW]
+    assert main(argv) == 0  # questions without answers: predict only
+    assert list(_json(tmp_path / "o" / "predictions.json")) == ["x1"]
+    assert main(argv + ["--do_eval"]) == 2
+    assert "q.jsonl" in capsys.readouterr().err
