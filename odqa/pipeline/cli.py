@@ -171,7 +171,8 @@ def run_inference(retriever_args: InferRetrieverArguments, corpus_args: InferCor
                 "quantize": reader_args.quantize, "passage_score_ratio": run_args.passage_score_ratio,
                 "questions": len(questions),
                 "questions_per_second": len(questions) / result.timings["total"] if result.timings["total"] else None,
-                "seconds": {k: round(v, 3) for k, v in result.timings.items()}}
+                "windows_read": int(result.timings.get("windows", 0)),
+                "seconds": {k: round(v, 3) for k, v in result.timings.items() if k != "windows"}}
     metrics = None
     if run_args.do_eval:
         metrics = evaluate_result(result, run_args.dataset_path, retriever.corpus, run_args.top_k_retrieval,

@@ -131,28 +131,36 @@ class ExtractiveReader:
         """Tokenize every example into windows, once (the QAProcessor used in training)."""
         return self.processor.get_test_features(examples)
 
-    def forward(self, features) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Start/end logits per window (each of the window's own length), computed in length-sorted batches."""
+    def forward(self, features, timings: dict[str, float] | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Start/end logits per window (each of the window's own length), computed in length-sorted batches.
+
+        ``timings`` (if given) accumulates ``collate`` (padding into tensors) and ``forward`` (the model
+        call and copying logits out) separately, so the model's share of the time can be measured.
+        """
         import torch
         from tqdm.auto import tqdm
 
-        columns = [c for c in MODEL_INPUTS if c in features.column_names]
-        inputs = {c: list(features[c]) for c in columns}
-        n = len(inputs["input_ids"])
-        lengths = np.array([len(ids) for ids in inputs["input_ids"]])
-        order = np.argsort(-lengths, kind="stable")  # longest first: the memory peak comes at once
-        starts: list[np.ndarray] = [np.empty(0, np.float32)] * n
-        ends: list[np.ndarray] = [np.empty(0, np.float32)] * n
-        batches = [order[i:i + self.batch_size] for i in range(0, n, self.batch_size)]
+        with _timed(timings, "collate"):
+            columns = [c for c in MODEL_INPUTS if c in features.column_names]
+            inputs = {c: list(features[c]) for c in columns}
+            n = len(inputs["input_ids"])
+            lengths = np.array([len(ids) for ids in inputs["input_ids"]])
+            order = np.argsort(-lengths, kind="stable")  # longest first: the memory peak comes at once
+            starts: list[np.ndarray] = [np.empty(0, np.float32)] * n
+            ends: list[np.ndarray] = [np.empty(0, np.float32)] * n
+            batches = [order[i:i + self.batch_size] for i in range(0, n, self.batch_size)]
         with torch.inference_mode():
             for batch in tqdm(batches, desc="read", unit="batch", disable=not self.show_progress or len(batches) < 2):
-                padded = self.tokenizer.pad({c: [inputs[c][i] for i in batch] for c in columns}, return_tensors="pt")
-                output = self.model(**padded)
-                start_logits = output.start_logits.float().numpy()
-                end_logits = output.end_logits.float().numpy()
-                for row, i in enumerate(batch):
-                    starts[i] = start_logits[row, :lengths[i]]
-                    ends[i] = end_logits[row, :lengths[i]]
+                with _timed(timings, "collate"):
+                    padded = self.tokenizer.pad({c: [inputs[c][i] for i in batch] for c in columns},
+                                                return_tensors="pt")
+                with _timed(timings, "forward"):
+                    output = self.model(**padded)
+                    start_logits = output.start_logits.float().numpy()
+                    end_logits = output.end_logits.float().numpy()
+                    for row, i in enumerate(batch):
+                        starts[i] = start_logits[row, :lengths[i]]
+                        ends[i] = end_logits[row, :lengths[i]]
         return starts, ends
 
     def postprocess(self, examples, features, logits, segments: list[list[_Segment]], num_questions: int,
@@ -176,7 +184,9 @@ class ExtractiveReader:
              options: ReadOptions | None = None, timings: dict[str, float] | None = None) -> list[list[Answer]]:
         """For each question, its n-best answers across its passages (best first; [] without passages).
 
-        ``timings`` (if given) accumulates seconds per stage: preprocess, forward, postprocess.
+        ``timings`` (if given) accumulates seconds per stage: preprocess (examples, tokenization into
+        windows), collate (length sorting, padding), forward (the model), postprocess (spans, ranking);
+        and ``windows``, the number of windows read (a count, not seconds).
         """
         options = options or ReadOptions()
         options.check()
@@ -185,8 +195,9 @@ class ExtractiveReader:
             if not len(examples):
                 return [[] for _ in questions]
             features = self.featurize(examples)
-        with _timed(timings, "forward"):
-            logits = self.forward(features)
+        if timings is not None:
+            timings["windows"] = timings.get("windows", 0) + len(features)
+        logits = self.forward(features, timings)
         with _timed(timings, "postprocess"):
             return self.postprocess(examples, features, logits, segments, len(questions), options.retriever_weight)
 

@@ -1,0 +1,99 @@
+"""End-to-end ODQA on the KorQuAD 1.0 dev half split by article: EM/F1 and questions/s per k.
+
+The reader was fine-tuned on the EVEN articles (benchmarks/reader_learning.py); questions of the
+ODD articles are answered against ALL the half's passages with bm25 (default settings) top-k, for
+each k, through ``ODQAPipeline.run`` (the code `odqa infer` runs). Next to it: the same reader
+given each question's gold passage (the reader's ceiling without retrieval errors).
+
+  flock /tmp/odqa-cpu.lock python benchmarks/inference_korquad.py --questions 100 --ks 1 5 10 20
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from inference_common import (MINILM_NOTE, KORQUAD, find_reader, half_corpus, machine, odd_article_questions,  # noqa: E402
+                              reader_description, update_section)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reader", help="reader folder (default: newest /tmp/odqa_reader_bench_*/reader)")
+    parser.add_argument("--questions", type=int, default=100, help="random odd-article questions (0 = all)")
+    parser.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10, 20])
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--quantize", default="none", choices=["none", "int8"])
+    parser.add_argument("--no_write", action="store_true", help="print only, do not update the results file")
+    args = parser.parse_args()
+
+    from odqa.metrics import compute_metrics
+    from odqa.metrics.cli import load_references
+    from odqa.pipeline import ExtractiveReader, ODQAPipeline, PassageToRead
+    from odqa.pipeline.outputs import evaluate_result
+    from odqa.retrieval import get_retriever, load_questions
+    from odqa.retrieval.corpus import context_id
+    from odqa.retrieval.questions import load_mrc_examples
+
+    reader_dir = find_reader(args.reader)
+    tmp = Path(tempfile.mkdtemp(prefix="odqa_infer_korquad_"))
+    qfile = odd_article_questions(tmp / "q.json", args.questions or None, seed=0)
+    questions = load_questions(qfile)
+    references = load_references(str(qfile))
+    corpus = half_corpus()
+    start = time.perf_counter()
+    retriever = get_retriever("bm25").index(corpus)
+    index_seconds = time.perf_counter() - start
+    retriever.retrieve([questions[0]["question"]], 1)  # warm-up: the Kiwi tokenizer loads on first use
+    reader = ExtractiveReader.from_pretrained(str(reader_dir), batch_size=args.batch_size, quantize=args.quantize,
+                                              show_progress=True)
+    pipeline = ODQAPipeline(retriever, reader)
+
+    rows = []
+    gold_rows = load_mrc_examples(qfile)
+    gold_timings: dict[str, float] = {}
+    start = time.perf_counter()
+    gold_answers = reader.read([r["question"] for r in gold_rows],
+                               [[PassageToRead(context_id(r["context"]), r["context"], r["title"])] for r in gold_rows],
+                               timings=gold_timings)
+    gold_seconds = time.perf_counter() - start
+    gold = compute_metrics({r["id"]: (a[0].text if a else "") for r, a in zip(gold_rows, gold_answers)}, references)
+    rows.append(("gold passage", gold["exact_match"], gold["f1"], None, len(gold_rows) / gold_seconds,
+                 gold_timings["windows"] / len(gold_rows)))
+    print(rows[-1], flush=True)
+    for k in args.ks:
+        result = pipeline.run(questions, top_k=k)
+        metrics = evaluate_result(result, str(qfile), corpus, k)
+        rows.append((f"bm25 top-{k}", metrics["exact_match"], metrics["f1"], metrics["retrieval"].get(f"recall@{k}"),
+                     len(questions) / result.timings["total"], result.timings["windows"] / len(questions)))
+        print(rows[-1], flush=True)
+
+    lines = [
+        "## End to end on KorQuAD, split by article (`benchmarks/inference_korquad.py`)", "",
+        f"Command: `flock /tmp/odqa-cpu.lock python benchmarks/inference_korquad.py --questions {args.questions} "
+        f"--ks {' '.join(map(str, args.ks))} --batch_size {args.batch_size} --quantize {args.quantize}`  ",
+        f"Machine: {machine()}.  ",
+        f"Reader: {reader_description(reader_dir)}; max_seq_len 384, stride 128, per-passage reading, "
+        f"quantize {args.quantize}.  ",
+        f"Questions: {len(questions)} random questions (seed 0) of the ODD articles of {KORQUAD.name}; corpus: all "
+        f"{len(corpus)} passages of the half; bm25 with default settings (index built in {index_seconds:.1f} s). "
+        f"{MINILM_NOTE}", "",
+        "| passages read | EM | F1 | recall@k | questions/s | windows/question |", "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, em, f1, recall, qps, windows in rows:
+        lines.append(f"| {name} | {em:.2f} | {f1:.2f} | {'-' if recall is None else f'{recall:.1f}'} | {qps:.2f} | "
+                     f"{windows:.1f} |")
+    lines += ["", "questions/s covers retrieval + reading (tokenization, forward, post-processing) after the models "
+              "are loaded; the forward pass is nearly all of it (see the stage table)."]
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_write:
+        update_section("inference_korquad", text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
