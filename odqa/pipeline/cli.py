@@ -116,9 +116,11 @@ def prepare_retriever(retriever_args: InferRetrieverArguments, corpus_args: Infe
     if index is not None and index.exists():
         retriever = load_retriever(index)
         wanted, _ = resolve_name(retriever_args.retriever)
-        if wanted != retriever.name and wanted != "bm25":
+        if wanted != retriever.name and wanted != "bm25":  # bm25 is the default, so it was maybe not asked for
             logger.warning("%s is a %s index; --retriever_type %s is ignored (delete the folder to rebuild it).",
                            index, retriever.name, retriever_args.retriever)
+        logger.info("using the saved %s index in %s (%d passages)%s", retriever.name, index, len(retriever.corpus),
+                    "; --corpus is not re-indexed (delete the folder to rebuild)" if corpus_args.corpus else "")
         return retriever
     is_csv = resolve_name(retriever_args.retriever)[0] == "csv"
     if not corpus_args.corpus and not is_csv:
