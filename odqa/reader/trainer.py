@@ -40,6 +40,18 @@ class QATrainer(Trainer):
         self.metric = metric
         self.predictions_dir = predictions_dir
 
+    def _get_eval_sampler(self, eval_dataset):
+        """Evaluation and prediction keep the features' order: post-processing maps logits to features by position.
+
+        transformers 5 applies ``train_sampling_strategy="group_by_length"`` (our training default) to
+        evaluation too, with a shuffling LengthGroupedSampler: the logits would land on the wrong windows.
+        """
+        from torch.utils.data import SequentialSampler
+
+        if eval_dataset is None or self.args.world_size > 1:
+            return None  # distributed: accelerate shards in order and gathers back in order
+        return SequentialSampler(eval_dataset)
+
     def _logits(self, features, description: str, metric_key_prefix: str):
         dataloader = self.get_eval_dataloader(model_inputs(features)) if description == "Evaluation" \
             else self.get_test_dataloader(model_inputs(features))

@@ -1,0 +1,48 @@
+"""QATrainer evaluation must map logits back to the right windows, whatever the training sampler."""
+import json
+
+import numpy as np
+import torch
+from transformers import DataCollatorWithPadding
+
+from odqa.reader.modeling import get_model
+from odqa.reader.processor import QAProcessor, WindowConfig, model_inputs
+from odqa.reader.tokenizer import load_tokenizer
+from odqa.reader.train import ReaderTrainingArguments
+from odqa.reader.trainer import QATrainer
+from tests.helpers_models import save_tiny_bert
+
+
+def test_evaluation_keeps_feature_order_under_group_by_length(squad_file, tmp_path):
+    """transformers 5 would apply group_by_length (a shuffling sampler) to evaluation too."""
+    encoder = save_tiny_bert(tmp_path / "encoder", vocab_size=200)
+    tokenizer = load_tokenizer(str(encoder))
+    processor = QAProcessor(tokenizer, WindowConfig(max_seq_length=48, doc_stride=16, max_query_length=12))
+    examples = processor.get_eval_examples(str(squad_file))
+    features = processor.get_eval_features(examples)
+    lengths = [len(x) for x in features["input_ids"]]
+    assert len(set(lengths)) > 1  # windows of different lengths: a length-grouped sampler would reorder them
+    model = get_model(str(encoder)).eval()
+    args = ReaderTrainingArguments(output_dir=str(tmp_path / "out"), per_device_eval_batch_size=3, report_to="none",
+                                   train_sampling_strategy="group_by_length")
+    trainer = QATrainer(model=model, args=args, eval_dataset=features, eval_examples=examples,
+                        processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
+                        post_process_function=processor.post_processing_function,
+                        predictions_dir=str(tmp_path / "pred"))
+
+    order = [row.tolist() for batch in trainer.get_eval_dataloader(model_inputs(features))
+             for row, mask in zip(batch["input_ids"], batch["attention_mask"]) for row in [row[mask.bool()]]]
+    assert order == list(features["input_ids"])
+
+    trainer.evaluate()
+    with torch.inference_mode():  # the same model, one window at a time, in dataset order
+        outputs = [model(**{k: torch.tensor([features[i][k]]) for k in ("input_ids", "attention_mask",
+                                                                          "token_type_ids")})
+                   for i in range(len(features))]
+    width = max(lengths)
+    pad = lambda t: np.pad(t[0].numpy(), (0, width - t.shape[1]), constant_values=-1e4)  # noqa: E731
+    expected, _ = processor.post_processing_function(
+        examples, features, (np.stack([pad(o.start_logits) for o in outputs]),
+                             np.stack([pad(o.end_logits) for o in outputs])))
+    written = json.loads((tmp_path / "pred" / "predictions.json").read_text(encoding="utf-8"))
+    assert written == expected
