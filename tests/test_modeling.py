@@ -178,3 +178,23 @@ def test_model_is_an_odqa_pretrained_model(tiny_bert_dir):
     model = get_model(str(tiny_bert_dir), head="lstm_ln")
     assert isinstance(model, ODQAForQuestionAnswering)
     assert model.config.architectures == ["ODQAForQuestionAnswering"]
+
+
+def test_encoder_dropout_overrides_reach_the_modules_and_are_saved(tiny_bert_dir, tmp_path):
+    def dropout_ps(model):
+        return {name: m.p for name, m in model.backbone.named_modules() if isinstance(m, torch.nn.Dropout)}
+
+    default = get_model(str(tiny_bert_dir))
+    assert set(dropout_ps(default).values()) == {0.1}
+    model = get_model(str(tiny_bert_dir), head="lstm_ln", attention_dropout=0.0, hidden_dropout=0.05)
+    ps = dropout_ps(model)
+    assert {p for name, p in ps.items() if "attention.self" in name} == {0.0}
+    assert {p for name, p in ps.items() if "attention.self" not in name} == {0.05}
+    assert model.config.attention_probs_dropout_prob == 0.0 and model.config.hidden_dropout_prob == 0.05
+    model.save_pretrained(tmp_path / "reader")
+    restored = load_reader(str(tmp_path / "reader"))
+    assert restored.config.attention_probs_dropout_prob == 0.0 and dropout_ps(restored) == ps
+    # a saved reader with a new head keeps the override too
+    assert dropout_ps(get_model(str(tmp_path / "reader"), head="cnn")) == ps
+    with pytest.raises(ConfigError, match="attention dropout must be in"):
+        get_model(str(tiny_bert_dir), attention_dropout=1.5)

@@ -30,6 +30,12 @@ HEADS = ("linear", "lstm_ln", "cnn")
 DEFAULT_HEAD = "linear"
 DEFAULT_HEAD_DROPOUT = 0.1
 CNN_KERNEL_SIZES = (1, 3, 5)
+# Config fields that hold the encoder's dropout probabilities, by family (BERT/RoBERTa/ELECTRA first).
+DROPOUT_FIELDS = {
+    "attention": ("attention_probs_dropout_prob", "attention_dropout"),
+    "hidden": ("hidden_dropout_prob", "hidden_dropout", "dropout"),
+}
+READER_CONFIG_KEYS = ("odqa_head", "odqa_head_dropout_ratio", "label_smoothing_factor")
 
 
 # ---------------------------------------------------------------------------- heads
@@ -273,11 +279,35 @@ def _is_hf_qa_checkpoint(config: PreTrainedConfig) -> bool:
                for a in (getattr(config, "architectures", None) or []))
 
 
+def dropout_overrides(config: PreTrainedConfig, attention_dropout: float | None = None,
+                      hidden_dropout: float | None = None) -> dict[str, float]:
+    """Config fields to set so the encoder uses these dropout probabilities (``None`` keeps the model's).
+
+    Why it matters on CPU: with attention dropout > 0, PyTorch's fused attention kernel cannot be
+    used in training; the attention matrix is materialised and a random mask drawn for it, which
+    makes a MiniLM-L6 training step at 384 tokens about 3x slower (benchmarks/reader_learning.py).
+    """
+    overrides: dict[str, float] = {}
+    for kind, value in (("attention", attention_dropout), ("hidden", hidden_dropout)):
+        if value is None:
+            continue
+        if not 0.0 <= value < 1.0:
+            raise ConfigError(f"{kind} dropout must be in [0, 1) (got {value}).")
+        field_name = next((f for f in DROPOUT_FIELDS[kind] if hasattr(config, f)), None)
+        if field_name is None:
+            raise ConfigError(f"{type(config).__name__} has none of the {kind} dropout fields "
+                              f"{', '.join(DROPOUT_FIELDS[kind])}; drop the {kind} dropout option for this model.")
+        overrides[field_name] = float(value)
+    return overrides
+
+
 def get_model(
     model_name_or_path: str,
     head: str | None = None,
     head_dropout_ratio: float | None = None,
     label_smoothing_factor: float | None = None,
+    attention_dropout: float | None = None,
+    hidden_dropout: float | None = None,
     **kwargs: Any,
 ) -> ODQAForQuestionAnswering:
     """Build (or restore) a reader.
@@ -290,7 +320,8 @@ def get_model(
       trained ``qa_outputs`` layer becomes our linear head, so fine-tuned QA models keep working.
 
     ``head_dropout_ratio`` / ``label_smoothing_factor`` default to the saved values, else 0.1 / 0.0.
-    Other keyword arguments go to ``from_pretrained`` (e.g. ``revision``, ``attn_implementation``).
+    ``attention_dropout`` / ``hidden_dropout`` override the encoder's own dropout (see
+    :func:`dropout_overrides`); ``None`` keeps what the checkpoint's config says. Other keyword arguments go to ``from_pretrained`` (e.g. ``revision``, ``attn_implementation``).
     """
     if head is not None:
         check_head(head)
@@ -307,6 +338,9 @@ def get_model(
         overrides["label_smoothing_factor"] = float(label_smoothing_factor)
     elif getattr(config, "label_smoothing_factor", None) is None:
         overrides["label_smoothing_factor"] = 0.0
+    encoder_dropout = dropout_overrides(config, attention_dropout, hidden_dropout)
+    overrides.update(encoder_dropout)
+    keys = (*READER_CONFIG_KEYS, *encoder_dropout)
     for key, value in overrides.items():
         setattr(config, key, value)
 
@@ -315,31 +349,34 @@ def get_model(
             return ODQAForQuestionAnswering.from_pretrained(path, config=config, **kwargs)
         logger.info("%s: replacing the saved %s head with a new %s head", model_name_or_path, saved_head, head)
         saved = ODQAForQuestionAnswering.from_pretrained(path, **kwargs)
-        return _with_backbone(config, saved.backbone)
+        return _with_backbone(config, saved.backbone, keys)
 
     if config.odqa_head == "linear" and _is_hf_qa_checkpoint(config):
-        return _from_hf_qa_checkpoint(path, config, **kwargs)
+        return _from_hf_qa_checkpoint(path, config, keys, **kwargs)
 
-    return _with_backbone(config, AutoModel.from_pretrained(path, **kwargs))
+    return _with_backbone(config, AutoModel.from_pretrained(path, **kwargs), keys)
 
 
-def _with_backbone(config: PreTrainedConfig, backbone: PreTrainedModel) -> ODQAForQuestionAnswering:
+def _with_backbone(config: PreTrainedConfig, backbone: PreTrainedModel,
+                   keys: tuple[str, ...] = READER_CONFIG_KEYS) -> ODQAForQuestionAnswering:
     """A fresh head on a copy of ``backbone``'s weights (copied, so no re-initialisation can touch them)."""
-    model = ODQAForQuestionAnswering(_reader_config(config, backbone))
+    model = ODQAForQuestionAnswering(_reader_config(config, backbone, keys))
     model.backbone.load_state_dict(backbone.state_dict(), strict=True)
     return model
 
 
-def _reader_config(config: PreTrainedConfig, backbone: PreTrainedModel) -> PreTrainedConfig:
-    """The loaded backbone's config (which may hold load-time settings) plus our head fields."""
+def _reader_config(config: PreTrainedConfig, backbone: PreTrainedModel,
+                   keys: tuple[str, ...] = READER_CONFIG_KEYS) -> PreTrainedConfig:
+    """The loaded backbone's config (which may hold load-time settings) plus our fields in ``keys``."""
     reader_config = copy.deepcopy(backbone.config)
-    for key in ("odqa_head", "odqa_head_dropout_ratio", "label_smoothing_factor"):
+    for key in keys:
         setattr(reader_config, key, getattr(config, key))
     reader_config.architectures = [ODQAForQuestionAnswering.__name__]
     return reader_config
 
 
-def _from_hf_qa_checkpoint(path: str, config: PreTrainedConfig, **kwargs: Any) -> ODQAForQuestionAnswering:
+def _from_hf_qa_checkpoint(path: str, config: PreTrainedConfig, keys: tuple[str, ...] = READER_CONFIG_KEYS,
+                           **kwargs: Any) -> ODQAForQuestionAnswering:
     from transformers import AutoModelForQuestionAnswering
 
     qa_model = AutoModelForQuestionAnswering.from_pretrained(path, **kwargs)
@@ -350,7 +387,7 @@ def _from_hf_qa_checkpoint(path: str, config: PreTrainedConfig, **kwargs: Any) -
             f"{path}: this {type(qa_model).__name__} checkpoint has no plain `qa_outputs` linear layer to reuse; "
             "pass an explicit head (linear, lstm_ln, cnn) together with an encoder checkpoint."
         )
-    model = ODQAForQuestionAnswering(_reader_config(config, base))
+    model = ODQAForQuestionAnswering(_reader_config(config, base, keys))
     model.backbone.load_state_dict(base.state_dict(), strict=False)
     model.head.qa_outputs.load_state_dict(qa_outputs.state_dict())
     return model

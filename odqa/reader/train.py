@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,6 +46,13 @@ class ReaderArguments:
                 "Default: the head saved with --model, else linear.",
         "choices": ["linear", "lstm_ln", "cnn"]})
     head_dropout_ratio: float = field(default=0.1, metadata={"help": "Dropout inside the head."})
+    attention_dropout: float | None = field(default=None, metadata={
+        "help": "Override the encoder's attention dropout (BERT: attention_probs_dropout_prob; default: keep the "
+                "model's). On CPU, 0 makes training about 3x faster: PyTorch's fused attention kernel cannot "
+                "apply dropout, so any attention dropout materialises the whole attention matrix."})
+    hidden_dropout: float | None = field(default=None, metadata={
+        "help": "Override the encoder's hidden-state dropout (BERT: hidden_dropout_prob; default: keep the "
+                "model's). On CPU, 0 saves another ~25% of step time (drawing dropout masks is slow)."})
     freeze_type: str = field(default="none", metadata={
         "help": "Freeze part of the encoder at the start: none | embedding | backbone.",
         "choices": ["none", "embedding", "backbone"]})
@@ -193,7 +199,8 @@ def train_reader(reader_args: ReaderArguments, data_args: ReaderDataArguments,
     eval_features = processor.get_eval_features(eval_examples) if eval_examples is not None else None
 
     model = get_model(reader_args.model, head=reader_args.head, head_dropout_ratio=reader_args.head_dropout_ratio,
-                      label_smoothing_factor=training_args.label_smoothing_factor)
+                      label_smoothing_factor=training_args.label_smoothing_factor,
+                      attention_dropout=reader_args.attention_dropout, hidden_dropout=reader_args.hidden_dropout)
     # our model applies label smoothing itself (start/end are not a `labels` column)
     smoothing, training_args.label_smoothing_factor = training_args.label_smoothing_factor, 0.0
 
