@@ -124,3 +124,17 @@ def test_unknown_variant_is_a_config_error():
 
     with pytest.raises(ConfigError, match="variant"):
         BM25Retriever(variant="bm26")
+
+
+def test_chunked_indexing_equals_indexing_all_tokens_at_once(monkeypatch):
+    """index() turns tokens into ids chunk by chunk (to bound memory); the index must not depend on it."""
+    import odqa.retrieval.bm25 as bm25_module
+
+    docs, queries = random_corpus(3)
+    corpus = Corpus.from_records([{"id": str(i), "title": f"t{i % 4}", "text": t} for i, t in enumerate(docs)])
+    whole = BM25Retriever("whitespace", title_weight=1)
+    whole.index_tokens(corpus, whole.tokenizer.tokenize(whole.passage_texts(corpus.passages)))
+    monkeypatch.setattr(bm25_module, "INDEX_CHUNK", 7)  # 60 passages -> 9 chunks, the last one partial
+    chunked = BM25Retriever("whitespace", title_weight=1).index(corpus)
+    assert chunked._engine.vocab_dict == whole._engine.vocab_dict
+    np.testing.assert_array_equal(all_scores(chunked, queries), all_scores(whole, queries))

@@ -12,6 +12,7 @@ part and its columns rescaled to the floored idf (score = idf(term) x tf-part, s
 from __future__ import annotations
 
 import logging
+from array import array
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,6 +33,7 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "bm25l": ("bm25l", "bm25l"),
 }
 PARALLEL_MIN_QUERIES = 256
+INDEX_CHUNK = 8192  # passages tokenized at a time: their tokens become 4-byte ids before the next chunk
 EMPTY_TOKEN = ""  # a vocabulary entry in no passage: queries with no known token score 0 everywhere
 
 
@@ -80,19 +82,36 @@ class BM25Retriever(IndexedRetriever):
         return bm25s.BM25(k1=self.k1, b=self.b, delta=self.delta, method=method, idf_method=idf_method,
                           dtype=self.dtype, backend="numba")
 
-    def passage_texts(self, corpus: Corpus) -> list[str]:
+    def passage_texts(self, passages) -> list[str]:
         if self.title_weight <= 0:
-            return corpus.texts
-        return [" ".join([p.title] * self.title_weight + [p.text]) for p in corpus]
+            return [p.text for p in passages]
+        return [" ".join([p.title] * self.title_weight + [p.text]) for p in passages]
 
     def index(self, corpus: Corpus) -> "BM25Retriever":
-        tokens = self.tokenizer.tokenize(self.passage_texts(corpus), show_progress=self.show_progress)
-        return self.index_tokens(corpus, tokens)
+        """Tokenize and index ``corpus`` chunk by chunk.
+
+        Token strings cost ~60 bytes each in Python; each chunk's tokens become 4-byte vocabulary ids
+        before the next chunk is tokenized, so memory grows with the ids, not with the strings
+        (a 1,000,000-passage index builds in a few GB, see BENCHMARKS.md).
+        """
+        from odqa.retrieval.tokenizers import progress
+
+        vocab: dict[str, int] = {}
+        token_ids: list[array] = []
+        passages = corpus.passages
+        with progress(len(passages), self.show_progress, f"tokenize ({self.tokenizer.spec})") as bar:
+            for start in range(0, len(passages), INDEX_CHUNK):
+                chunk = self.passage_texts(passages[start:start + INDEX_CHUNK])
+                token_ids += [_to_ids(doc, vocab) for doc in self.tokenizer.tokenize(chunk)]
+                bar.update(len(chunk))
+        return self._index_ids(corpus, token_ids, vocab)
 
     def index_tokens(self, corpus: Corpus, tokens: list[list[str]]) -> "BM25Retriever":
         """Index pre-tokenized passages (benchmarks time tokenization separately this way)."""
         vocab: dict[str, int] = {}
-        token_ids = [[vocab.setdefault(t, len(vocab)) for t in doc] for doc in tokens]
+        return self._index_ids(corpus, [_to_ids(doc, vocab) for doc in tokens], vocab)
+
+    def _index_ids(self, corpus: Corpus, token_ids: list[array], vocab: dict[str, int]) -> "BM25Retriever":
         vocab.setdefault(EMPTY_TOKEN, len(vocab))
         engine = self._new_engine()
         engine.index((token_ids, vocab), create_empty_token=False, show_progress=self.show_progress)
@@ -137,3 +156,8 @@ class BM25Retriever(IndexedRetriever):
         num_docs = self._engine.scores["num_docs"]
         if num_docs != len(self.corpus):
             raise ValueError(f"the score matrix has {num_docs} passages but corpus.jsonl has {len(self.corpus)}")
+
+
+def _to_ids(tokens: list[str], vocab: dict[str, int]) -> array:
+    """A passage's tokens as 4-byte vocabulary ids (new tokens are added to ``vocab``)."""
+    return array("i", [vocab.setdefault(t, len(vocab)) for t in tokens])

@@ -38,6 +38,13 @@ def _progress(items: Iterable, total: int, show: bool, desc: str) -> Iterable:
     return tqdm(items, total=total, desc=desc, unit="text", mininterval=1.0)
 
 
+def progress(total: int, show: bool, desc: str):
+    """A progress bar over ``total`` passages (a no-op bar when ``show`` is false); use it as a context manager."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="passage", disable=not show, mininterval=1.0)
+
+
 class WhitespaceTokenizer:
     """Lower-cased whitespace-separated words: the baseline, keeps Korean particles attached."""
 
