@@ -65,3 +65,59 @@ def test_evaluate_cli(squad_file, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "odqa", "evaluate", "--dataset", str(squad_file),
                           "--predictions", str(squad_file)], capture_output=True, text=True)
     assert bad.returncode == 2 and "predictions.json" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _official_korquad_v1(dataset: dict, predictions: dict) -> dict:
+    """KorQuAD v1.0's evaluate(), step by step as its public script does it (the oracle for the test below)."""
+    import re
+    import string
+    from collections import Counter
+
+    def normalize(s):
+        for ch in ["'", '"', "《", "》", "<", ">", "〈", "〉", "(", ")", "‘", "’"]:
+            s = re.sub(re.escape(ch), " ", s)
+        s = s.lower()
+        s = "".join(ch for ch in s if ch not in set(string.punctuation))
+        return " ".join(s.split())
+
+    def f1(prediction, ground_truth):
+        p = [c for tok in normalize(prediction).split() for c in tok]
+        g = [c for tok in normalize(ground_truth).split() for c in tok]
+        same = sum((Counter(p) & Counter(g)).values())
+        if same == 0:
+            return 0
+        precision, recall = 1.0 * same / len(p), 1.0 * same / len(g)
+        return (2 * precision * recall) / (precision + recall)
+
+    em = f1_total = total = 0
+    for article in dataset["data"]:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                total += 1
+                if qa["id"] not in predictions:
+                    continue
+                golds = [a["text"] for a in qa["answers"]]
+                em += max(normalize(predictions[qa["id"]]) == normalize(g) for g in golds)
+                f1_total += max(f1(predictions[qa["id"]], g) for g in golds)
+    return {"exact_match": 100.0 * em / total, "f1": 100.0 * f1_total / total}
+
+
+def test_equals_the_official_korquad_scorer_to_the_last_digit(korquad_half):
+    from odqa.metrics.cli import load_references
+
+    dataset = json.loads(korquad_half.read_text(encoding="utf-8"))
+    qas = [qa for a in dataset["data"] for p in a["paragraphs"] for qa in p["qas"]]
+    perturb = [lambda g, o: g, lambda g, o: g + "이다", lambda g, o: g[: max(1, len(g) // 2)],
+               lambda g, o: f"《{g}》", lambda g, o: g.upper() + "!", lambda g, o: "", lambda g, o: o,
+               lambda g, o: f"‘{g}’, 그리고 {o}"]
+    predictions = {}
+    for i, qa in enumerate(qas):
+        if i % 11 == 5:
+            continue  # missing predictions count 0
+        gold, other = qa["answers"][0]["text"], qas[(i * 7) % len(qas)]["answers"][0]["text"]
+        predictions[qa["id"]] = perturb[i % len(perturb)](gold, other)
+    ours = compute_metrics(predictions, load_references(str(korquad_half)))
+    official = _official_korquad_v1(dataset, predictions)
+    assert 0 < official["exact_match"] < 100 and 0 < official["f1"] < 100
+    assert ours["exact_match"] == official["exact_match"]  # exact float equality, not approx
+    assert ours["f1"] == official["f1"]
