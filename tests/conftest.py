@@ -84,6 +84,17 @@ def wordpiece_tokenizer(texts: list[str], vocab_size: int = 300, nfd_lowercase: 
     return train_wordpiece_tokenizer(texts, vocab_size=vocab_size, nfd_lowercase=nfd_lowercase)
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models gain nothing from threads, and a busy shared CPU makes extra threads spin."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def korquad_half() -> Path:
     if not KORQUAD_HALF.exists():

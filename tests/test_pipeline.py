@@ -45,13 +45,7 @@ def write_question_subset(path: Path, n_paragraphs: int = 4, max_questions: int 
     return path
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models gain nothing from threads, and a busy shared CPU makes extra threads spin."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -190,11 +184,12 @@ def test_pipeline_needs_an_indexed_retriever(reader):
         ODQAPipeline(get_retriever("bm25"), reader)
 
 
-def test_int8_quantization_replaces_linear_layers_and_still_reads(reader_dir, sample_corpus):
+def test_dynamic_int8_replaces_linear_layers_and_still_reads(reader_dir, sample_corpus):
     from odqa.pipeline import quantize_reader
 
     fp32 = ExtractiveReader.from_pretrained(str(reader_dir), window=WINDOW, show_progress=False)
-    int8 = ExtractiveReader.from_pretrained(str(reader_dir), window=WINDOW, quantize="int8", show_progress=False)
+    int8 = ExtractiveReader.from_pretrained(str(reader_dir), window=WINDOW, quantize="int8-dynamic",
+                                            show_progress=False)
     modules = list(int8.model.modules())
     assert any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in modules)
     assert not any(type(m) is torch.nn.Linear for m in modules)
@@ -203,6 +198,67 @@ def test_int8_quantization_replaces_linear_layers_and_still_reads(reader_dir, sa
     assert answers and answers[0].passage[answers[0].start:answers[0].end] == answers[0].text
     with pytest.raises(ConfigError, match="quantize"):
         quantize_reader(fp32.model, "int4")
+
+
+@pytest.mark.parametrize("head", ["linear", "lstm_ln"])
+def test_static_int8_calibrates_on_first_read_and_stays_close_to_fp32(tmp_path, char_tokenizer_dir, sample_corpus,
+                                                                       head):
+    path = save_tiny_reader(tmp_path, char_tokenizer_dir, head=head, seed=3)
+    fp32 = ExtractiveReader.from_pretrained(str(path), window=WINDOW, show_progress=False)
+    int8 = ExtractiveReader.from_pretrained(str(path), window=WINDOW, quantize="int8", show_progress=False,
+                                            calibration_windows=16)
+    questions = ["경복궁이 처음 지어진 해는?", "태양계는 언제 만들어졌나?"]
+    passages = [_passages(sample_corpus, 3), _passages(sample_corpus, 2)]
+    assert int8.needs_calibration
+    timings: dict[str, float] = {}
+    answers = int8.read(questions, passages, timings=timings)
+    assert not int8.needs_calibration and "calibrate" in timings
+    assert all(a and a[0].passage[a[0].start:a[0].end] == a[0].text for a in answers)
+
+    examples, _ = fp32.build_examples(questions, passages)
+    features = fp32.featurize(examples)
+    ref_start, ref_end = fp32.forward(features)
+    q_start, q_end = int8.forward(features)
+    ref, got = np.concatenate(ref_start + ref_end), np.concatenate(q_start + q_end)
+    assert got.shape == ref.shape and not np.array_equal(got, ref)  # really another (quantized) computation
+    assert np.corrcoef(got, ref)[0, 1] > 0.95
+    assert np.abs(got - ref).max() < 0.25 * np.abs(ref).max()
+
+
+def test_static_int8_explicit_calibration_and_errors(reader_dir, sample_corpus, monkeypatch):
+    import sys
+
+    from odqa.pipeline import quantize_reader
+
+    reader = ExtractiveReader.from_pretrained(str(reader_dir), window=WINDOW, quantize="int8", show_progress=False,
+                                              calibration_windows=4)
+    with pytest.raises(ConfigError, match="not calibrated"):
+        reader.model(**{k: torch.ones(1, 8, dtype=torch.long) for k in ("input_ids", "attention_mask")})
+    reader.calibrate(["한강은 어디를 흐르나?"] * 6, [_passages(sample_corpus, 1)] * 6)  # more questions than windows
+    assert not reader.needs_calibration
+    timings: dict[str, float] = {}
+    reader.read(["경복궁이 처음 지어진 해는?"], [_passages(sample_corpus, 2)], timings=timings)
+    assert "calibrate" not in timings
+    fp32 = ExtractiveReader.from_pretrained(str(reader_dir), window=WINDOW, show_progress=False)
+    with pytest.raises(ConfigError, match="only a reader loaded with quantize='int8'"):
+        fp32.calibrate(["질문"], [_passages(sample_corpus, 1)])
+    with pytest.raises(ConfigError, match="calibration_windows"):
+        ExtractiveReader(fp32.model, fp32.tokenizer, calibration_windows=0)
+    monkeypatch.setitem(sys.modules, "openvino", None)  # as if odqa[int8] were not installed
+    with pytest.raises(ConfigError, match=r"odqa\[int8\]"):
+        quantize_reader(fp32.model, "int8")
+
+
+def test_static_int8_sends_no_telemetry():
+    """OpenVINO's converter and NNCF phone home unless openvino_telemetry is missing: odqa blocks it."""
+    import subprocess
+    import sys
+
+    code = ("from odqa.pipeline.quantization import _import_openvino; _import_openvino()\n"
+            "import openvino.tools.ovc.convert_impl as c, nncf.telemetry.wrapper as w\n"
+            "print(c.tm.__name__, type(w.telemetry).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["openvino.tools.ovc.telemetry_stub", "MagicMock"]
 
 
 @pytest.mark.parametrize("head", ["lstm_ln", "cnn"])

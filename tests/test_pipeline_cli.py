@@ -5,18 +5,12 @@ import json
 
 import pandas as pd
 import pytest
-import torch
 
 from odqa.cli import main
 from tests.test_pipeline import SAMPLE_CORPUS, TINY_WINDOW, save_tiny_reader, write_question_subset
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +37,7 @@ def _json(path):
 
 
 def test_output_files_and_their_schemas(setup, first_run):
-    from odqa.retrieval import load_corpus, load_questions, load_retriever
+    from odqa.retrieval import load_questions, load_retriever
 
     question_ids = [q["id"] for q in load_questions(setup["questions"])]
     predictions = _json(first_run / "predictions.json")
@@ -163,3 +157,17 @@ def test_eval_without_answers_fails_before_reading(setup, tmp_path, capsys):
     assert list(_json(tmp_path / "o" / "predictions.json")) == ["x1"]
     assert main(argv + ["--do_eval"]) == 2
     assert "q.jsonl" in capsys.readouterr().err
+
+
+def test_int8_reading_calibrated_on_a_training_file(setup, first_run, tmp_path, capsys):
+    base = ["infer", "--index", str(setup["root"] / "idx"), "--model", str(setup["reader"]), "--dataset_path",
+            str(setup["questions"]), "--top_k_retrieval", "2", "--do_eval", "--quiet", *TINY_WINDOW]
+    out = tmp_path / "int8"
+    assert main(base + ["--output_dir", str(out), "--quantize", "int8", "--calibration_windows", "8",
+                        "--calibration_dataset", SAMPLE_CORPUS[0]]) == 0
+    metrics = _json(out / "metrics.json")
+    assert metrics["quantize"] == "int8" and "calibrate" not in metrics["seconds"]  # calibrated before reading
+    assert set(_json(out / "predictions.json")) == set(_json(first_run / "predictions.json"))
+    capsys.readouterr()
+    assert main(base + ["--output_dir", str(tmp_path / "x"), "--calibration_dataset", SAMPLE_CORPUS[0]]) == 2
+    assert "--calibration_dataset only applies with --quantize int8" in capsys.readouterr().err

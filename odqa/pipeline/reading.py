@@ -23,6 +23,7 @@ import numpy as np
 
 from odqa.errors import ConfigError
 from odqa.pipeline.answers import Answer, PassageToRead
+from odqa.pipeline.quantization import DEFAULT_CALIBRATION_WINDOWS, calibration_sample
 from odqa.reader.processor import QAProcessor, WindowConfig
 
 READ_MODES = ("passage", "concat")
@@ -73,17 +74,23 @@ class ExtractiveReader:
 
     >>> reader = ExtractiveReader.from_pretrained("models/sample_reader", quantize="int8")
     >>> reader.read(["질문"], [[PassageToRead("p1", "본문")]])   # [[Answer, ...]]
+
+    A static-int8 reader (``quantize="int8"``) is calibrated on ``calibration_windows`` windows:
+    those of :meth:`calibrate` if it was called, else a random sample of the first windows it reads.
     """
 
     def __init__(self, model, tokenizer, window: WindowConfig | None = None, batch_size: int = 32,
-                 show_progress: bool = True) -> None:
+                 show_progress: bool = True, calibration_windows: int = DEFAULT_CALIBRATION_WINDOWS) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1 (got {batch_size}).")
+        if calibration_windows < 1:
+            raise ConfigError(f"calibration_windows must be at least 1 (got {calibration_windows}).")
         self.processor = QAProcessor(tokenizer, window or WindowConfig())
         self.batch_size = batch_size
         self.show_progress = show_progress
+        self.calibration_windows = calibration_windows
 
     @property
     def window(self) -> WindowConfig:
@@ -91,14 +98,40 @@ class ExtractiveReader:
 
     @classmethod
     def from_pretrained(cls, path: str, window: WindowConfig | None = None, batch_size: int = 32,
-                        quantize: str | None = None, show_progress: bool = True) -> "ExtractiveReader":
-        """Load a trained reader folder (any head) and its tokenizer; ``quantize='int8'`` for int8 CPU inference."""
+                        quantize: str | None = None, show_progress: bool = True,
+                        calibration_windows: int = DEFAULT_CALIBRATION_WINDOWS) -> "ExtractiveReader":
+        """Load a trained reader folder (any head) and its tokenizer.
+
+        ``quantize``: ``int8`` (static int8 encoder, OpenVINO) or ``int8-dynamic`` (PyTorch) for faster CPU
+        inference; see :mod:`odqa.pipeline.quantization`.
+        """
         from odqa.pipeline.quantization import quantize_reader
         from odqa.reader.modeling import load_reader
         from odqa.reader.tokenizer import load_tokenizer
 
         model = quantize_reader(load_reader(path), quantize)
-        return cls(model, load_tokenizer(path), window, batch_size, show_progress)
+        return cls(model, load_tokenizer(path), window, batch_size, show_progress, calibration_windows)
+
+    @property
+    def needs_calibration(self) -> bool:
+        return bool(getattr(self.model, "needs_calibration", False)) and not self.model.calibrated
+
+    def calibrate(self, questions: Sequence[str], passages: Sequence[Sequence[PassageToRead]],
+                  mode: str = "passage") -> None:
+        """Calibrate a static-int8 reader on the windows of these (question, passages) pairs, e.g. training data."""
+        if not getattr(self.model, "needs_calibration", False):
+            raise ConfigError("only a reader loaded with quantize='int8' is calibrated.")
+        if len(questions) > self.calibration_windows:  # each question gives at least one window: tokenize no more
+            keep = sorted(np.random.default_rng(0).choice(len(questions), self.calibration_windows, replace=False))
+            questions, passages = [questions[i] for i in keep], [passages[i] for i in keep]
+        examples, _ = self.build_examples(questions, passages, mode)
+        if not len(examples):
+            raise ConfigError("no windows to calibrate on: give questions with at least one passage each.")
+        self._calibrate_on(self.featurize(examples))
+
+    def _calibrate_on(self, features) -> None:
+        columns = [c for c in MODEL_INPUTS if c in features.column_names]
+        self.model.calibrate(calibration_sample({c: list(features[c]) for c in columns}, self.calibration_windows))
 
     # ------------------------------------------------------------------ stages
     def build_examples(self, questions: Sequence[str], passages: Sequence[Sequence[PassageToRead]],
@@ -140,6 +173,9 @@ class ExtractiveReader:
         import torch
         from tqdm.auto import tqdm
 
+        if self.needs_calibration:
+            with _timed(timings, "calibrate"):
+                self._calibrate_on(features)
         with _timed(timings, "collate"):
             columns = [c for c in MODEL_INPUTS if c in features.column_names]
             inputs = {c: list(features[c]) for c in columns}
