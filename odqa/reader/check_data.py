@@ -8,7 +8,6 @@ these settings — the answer to "why is my answer never found?".
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
