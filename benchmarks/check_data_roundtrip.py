@@ -12,16 +12,24 @@ Tokenizers compared:
   (as KLUE's vocabularies were) and applied to raw text;
 * ``char`` — one token per character: the reference where every boundary is reachable.
 
-  python benchmarks/check_data_roundtrip.py [--output benchmarks/results/check_data.json]
+  flock /tmp/odqa-cpu.lock python benchmarks/check_data_roundtrip.py [--no_write]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-KORQUAD = REPO.parent / "shared" / "data" / "korquad" / "KorQuAD_v1.0_dev_half.json"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import KORQUAD, update_section  # noqa: E402
+
+DESCRIPTION = {
+    "minilm": "offline all-MiniLM-L6-v2 (English uncased WordPiece: Hangul → jamo, some words → one [UNK])",
+    "wordpiece-raw": "WordPiece trained with `tokenizers` on the raw Korean text (particles glued to words)",
+    "wordpiece-morph": "the same, its vocabulary trained on Kiwi morpheme-segmented text (as KLUE's were)",
+    "char": "one token per character (every boundary reachable): the reference",
+}
 
 
 def morpheme_texts(texts: list[str]) -> list[str]:
@@ -35,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default=str(KORQUAD))
     parser.add_argument("--vocab_size", type=int, default=32000)
-    parser.add_argument("--output", default=str(REPO / "benchmarks" / "results" / "check_data.json"))
+    parser.add_argument("--no_write", action="store_true", help="print only, do not update BENCHMARKS.md")
     args = parser.parse_args()
 
     from odqa.data import load_mrc_dataset
@@ -63,11 +71,31 @@ def main() -> None:
         }
         print(name, json.dumps({k: results[name][k] for k in ("round_trip_exact_match", "lost_by_cause")},
                                ensure_ascii=False))
-    payload = {"dataset": args.dataset, "examples": len(examples), "settings": report["settings"],
-               "vocab_size": args.vocab_size, "results": results}
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-
-
-if __name__ == "__main__":
-    main()
+    settings = report["settings"]
+    causes = ["boundary_inside_token", "longer_than_max_answer_length", "truncation", "other"]
+    lines = [
+        "## Can a tokenizer reach the answers? `check-data` round trip (`benchmarks/check_data_roundtrip.py`)", "",
+        f"Command: `flock /tmp/odqa-cpu.lock python benchmarks/check_data_roundtrip.py --vocab_size {args.vocab_size}`  ",
+        f"Data: {Path(args.dataset).name}, {len(examples)} questions; windows max_seq_length "
+        f"{settings['max_seq_length']}, doc_stride {settings['doc_stride']}, max_query_length "
+        f"{settings['max_query_length']}, max_answer_length {settings['max_answer_length']}. Gold token positions "
+        "go through the real preprocessing and post-processing (`odqa check-data`); what is lost is lost to the "
+        "tokenizer or the windows, so round-trip EM is the ceiling of any reader trained with that tokenizer.", "",
+        "| tokenizer | windows | round-trip EM | F1 | lost: boundary inside a token | longer than max_answer_length "
+        "| truncation | other |", "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in results.items():
+        lost = [str(r["lost_by_cause"].get(c, 0)) for c in causes]
+        lines.append(f"| `{name}`: {DESCRIPTION[name]} | {r['features']} | {r['round_trip_exact_match']:.2f} | "
+                     f"{r['round_trip_f1']:.2f} | " + " | ".join(lost) + " |")
+    lines += ["", "One lost answer per tokenizer (gold → what the tokens allow):", ""]
+    for name, r in results.items():
+        for cause, items in r["examples_of_loss"].items():
+            if items:
+                ex = items[0]
+                lines.append(f"- `{name}`, {cause}: gold {ex['gold']!r} → {ex.get('token_span_text', ex['predicted'])!r}")
+                break
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_write:
+        update_section("check_data", text)

@@ -7,30 +7,24 @@ reaches). Questions come from the ODD articles and are answered against all the 
 """
 from __future__ import annotations
 
-import glob
 import json
-import os
-import platform
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-KORQUAD = REPO.parent / "shared" / "data" / "korquad" / "KorQuAD_v1.0_dev_half.json"
-RESULTS = REPO / "benchmarks" / "results" / "inference.md"
-MINILM_NOTE = ("The reader is the offline all-MiniLM-L6-v2, an ENGLISH uncased model (Hangul read as jamo, ~26% of "
-               "syllables [UNK]): its EM/F1 show the system works end to end, not what a Korean reader reaches.")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reader_learning import DEFAULT_READER_DIR  # noqa: E402
+from report import KORQUAD, MINILM_NOTE, machine, update_section  # noqa: E402,F401  (re-exported)
 
 
 def find_reader(path: str | None) -> Path:
-    """``path``, or the newest reader saved by reader_learning.py under /tmp/odqa_reader_bench_*/reader."""
-    if path:
-        return Path(path)
-    found = sorted(glob.glob("/tmp/odqa_reader_bench_*/reader/run_info.json"), key=os.path.getmtime)
-    if not found:
-        raise SystemExit("no reader: pass --reader DIR, or run `flock /tmp/odqa-cpu.lock python "
+    """``path``, or the reader benchmarks/reader_learning.py saved."""
+    reader = Path(path) if path else DEFAULT_READER_DIR
+    if not (reader / "config.json").exists():
+        raise SystemExit(f"no reader in {reader}: pass --reader DIR, or run `flock /tmp/odqa-cpu.lock python "
                          "benchmarks/reader_learning.py --budget_minutes 30` first.")
-    return Path(found[-1]).parent
+    return reader
 
 
 def reader_description(reader: Path) -> str:
@@ -62,32 +56,22 @@ def odd_article_questions(out_path: Path, n: int | None, seed: int = 0) -> Path:
     return out_path
 
 
+def even_article_windows_source(n: int, seed: int = 0) -> tuple[list[str], list[list]]:
+    """(questions, [[gold passage]]) of ``n`` random questions of the EVEN (training) articles: int8 calibration
+    data that the evaluated questions never see."""
+    from odqa.pipeline import PassageToRead
+
+    payload = json.loads(KORQUAD.read_text(encoding="utf-8"))
+    rows = [(qa["question"], p["context"]) for a in payload["data"][0::2] for p in a["paragraphs"] for qa in p["qas"]]
+    rows = random.Random(seed).sample(rows, min(n, len(rows)))
+    return [q for q, _ in rows], [[PassageToRead(f"even-{i}", c)] for i, (_, c) in enumerate(rows)]
+
+
 def half_corpus():
     """All paragraphs of the KorQuAD half (575, minus exact duplicates) as the retrieval corpus."""
     from odqa.retrieval.corpus import Corpus
 
     return Corpus.from_mrc_dataset(json.loads(KORQUAD.read_text(encoding="utf-8")), source=str(KORQUAD))
-
-
-def machine() -> str:
-    import torch
-
-    return (f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), torch {torch.__version__} "
-            f"with {torch.get_num_threads()} threads, Python {platform.python_version()}")
-
-
-def update_section(name: str, text: str, path: Path = RESULTS) -> None:
-    """Replace this benchmark's section of the shared results file (other sections are kept)."""
-    from odqa.utils.io import write_text
-
-    begin, end = f"<!-- {name}: begin -->", f"<!-- {name}: end -->"
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Inference benchmarks\n"
-    block = f"{begin}\n{text.strip()}\n{end}"
-    if begin in old and end in old:
-        new = old[:old.index(begin)] + block + old[old.index(end) + len(end):]
-    else:
-        new = old.rstrip() + "\n\n" + block + "\n"
-    write_text(path, new)
 
 
 def fmt(x: Any, digits: int = 2) -> str:

@@ -1,5 +1,6 @@
-"""Why dynamic int8 gives ~1.3-1.4x, not 2x: one reader forward (16 windows x 384 tokens), fp32 vs int8
-per quantized engine, and the fp32 operator profile (Linear layers are only part of the time).
+"""Why `--quantize int8-dynamic` gives ~1.3-1.4x, not 2x: one reader forward (16 windows x 384 tokens), fp32
+vs PyTorch dynamic int8 per quantized engine, and the fp32 operator profile (Linear layers are only part of the
+time; attention, GELU and copies stay fp32). `--quantize int8` (static, OpenVINO) quantizes those too.
 
   flock /tmp/odqa-cpu.lock python benchmarks/inference_int8_profile.py [--reader DIR]
 """
@@ -27,7 +28,7 @@ def seconds_per_forward(model, inputs, repeats: int) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reader", help="reader folder (default: newest /tmp/odqa_reader_bench_*/reader)")
+    parser.add_argument("--reader", help="reader folder (default: the one benchmarks/reader_learning.py saves)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seq", type=int, default=384)
     parser.add_argument("--repeats", type=int, default=3)
@@ -50,8 +51,8 @@ def main() -> int:
     default_engine = torch.backends.quantized.engine
     for engine in [e for e in ("x86", "fbgemm", "onednn") if e in torch.backends.quantized.supported_engines]:
         torch.backends.quantized.engine = engine
-        int8 = seconds_per_forward(quantize_reader(model, "int8"), inputs, args.repeats)
-        print(f"int8 ({engine}{', default' if engine == default_engine else ''}): {int8:.3f} s = {fp32 / int8:.2f}x fp32")
+        int8 = seconds_per_forward(quantize_reader(model, "int8-dynamic"), inputs, args.repeats)
+        print(f"int8-dynamic ({engine}{', default' if engine == default_engine else ''}): {int8:.3f} s = {fp32 / int8:.2f}x fp32")
     torch.backends.quantized.engine = default_engine
     with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU]) as prof:
         model(**inputs)

@@ -16,18 +16,19 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from inference_common import (MINILM_NOTE, KORQUAD, find_reader, half_corpus, machine, odd_article_questions,  # noqa: E402
-                              reader_description, update_section)
+from inference_common import (MINILM_NOTE, KORQUAD, even_article_windows_source, find_reader, half_corpus,  # noqa: E402
+                              machine, odd_article_questions, reader_description, update_section)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reader", help="reader folder (default: newest /tmp/odqa_reader_bench_*/reader)")
+    parser.add_argument("--reader", help="reader folder (default: the one benchmarks/reader_learning.py saves)")
     parser.add_argument("--questions", type=int, default=100, help="random odd-article questions (0 = all)")
     parser.add_argument("--ks", type=int, nargs="+", default=[1, 5, 10, 20])
     parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--quantize", default="none", choices=["none", "int8"])
-    parser.add_argument("--no_write", action="store_true", help="print only, do not update the results file")
+    parser.add_argument("--quantize", default="none", choices=["none", "int8", "int8-dynamic"],
+                        help="int8 is calibrated on 128 windows of even-article (training) questions")
+    parser.add_argument("--no_write", action="store_true", help="print only, do not update BENCHMARKS.md")
     args = parser.parse_args()
 
     from odqa.metrics import compute_metrics
@@ -50,6 +51,8 @@ def main() -> int:
     retriever.retrieve([questions[0]["question"]], 1)  # warm-up: the Kiwi tokenizer loads on first use
     reader = ExtractiveReader.from_pretrained(str(reader_dir), batch_size=args.batch_size, quantize=args.quantize,
                                               show_progress=True)
+    if reader.needs_calibration:
+        reader.calibrate(*even_article_windows_source(reader.calibration_windows))
     pipeline = ODQAPipeline(retriever, reader)
 
     rows = []
@@ -91,7 +94,7 @@ def main() -> int:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        update_section("inference_korquad", text)
+        update_section("inference_korquad" + ("" if args.quantize == "none" else f"_{args.quantize}"), text)
     return 0
 
 

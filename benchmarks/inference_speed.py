@@ -1,11 +1,12 @@
-"""Where reading time goes, and what int8 buys: stage timings of the SAME batches, fp32 vs int8.
+"""Where reading time goes, and what int8 buys: stage timings of the SAME windows, fp32 vs int8.
 
 Questions of the odd KorQuAD-half articles, bm25 top-k over all the half's passages (retrieved
-once, so both readers read exactly the same windows). For each reader the stages are timed
-inside one ``ExtractiveReader.read`` call: preprocess (examples + tokenization into windows),
-collate (length sorting + padding), forward (the model), postprocess (spans, ranking).
-Then both readers read each question's GOLD passage (more questions, cheap) for the EM/F1 cost
-of int8.
+once, so every reader reads exactly the same windows). For each reader (fp32; ``int8``, the static
+OpenVINO encoder; ``int8-dynamic``, PyTorch dynamic quantization) the stages are timed inside one
+``ExtractiveReader.read`` call: preprocess (examples + tokenization into windows), collate (length
+sorting + padding), forward (the model), postprocess (spans, ranking). The static int8 reader is
+calibrated beforehand on windows of EVEN-article questions (training data; timed apart).
+Then each reader reads each question's GOLD passage (more questions, cheap) for the EM/F1 cost.
 
   flock /tmp/odqa-cpu.lock python benchmarks/inference_speed.py --questions 40 --top_k 5 --gold_questions 300
 """
@@ -18,8 +19,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from inference_common import (MINILM_NOTE, KORQUAD, find_reader, half_corpus, machine, odd_article_questions,  # noqa: E402
-                              reader_description, update_section)
+from inference_common import (MINILM_NOTE, KORQUAD, even_article_windows_source, find_reader, half_corpus,  # noqa: E402
+                              machine, odd_article_questions, reader_description, update_section)
+
+MODES = ("none", "int8", "int8-dynamic")
+LABEL = {"none": "fp32", "int8": "int8 (static, OpenVINO)", "int8-dynamic": "int8-dynamic (PyTorch)"}
 
 
 def score(answers, questions, references):
@@ -31,12 +35,13 @@ def score(answers, questions, references):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reader", help="reader folder (default: newest /tmp/odqa_reader_bench_*/reader)")
+    parser.add_argument("--reader", help="reader folder (default: the one benchmarks/reader_learning.py saves)")
     parser.add_argument("--questions", type=int, default=40, help="questions read against their top-k passages")
     parser.add_argument("--top_k", type=int, default=5)
     parser.add_argument("--gold_questions", type=int, default=300, help="questions read against their gold passage")
     parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--no_write", action="store_true", help="print only, do not update the results file")
+    parser.add_argument("--calibration_windows", type=int, default=128)
+    parser.add_argument("--no_write", action="store_true", help="print only, do not update BENCHMARKS.md")
     args = parser.parse_args()
 
     from odqa.metrics.cli import load_references
@@ -58,11 +63,17 @@ def main() -> int:
     gold_questions = [{"id": r["id"], "question": r["question"]} for r in gold_rows]
     gold_refs = load_references(str(gfile))
     gold_passages = [[PassageToRead(context_id(r["context"]), r["context"], r["title"])] for r in gold_rows]
+    calibration_questions, calibration_passages = even_article_windows_source(args.calibration_windows)
 
     rows = {}
-    for mode in ("none", "int8"):
+    for mode in MODES:
         reader = ExtractiveReader.from_pretrained(str(reader_dir), batch_size=args.batch_size, quantize=mode,
-                                                  show_progress=False)
+                                                  show_progress=False, calibration_windows=args.calibration_windows)
+        calibration = 0.0
+        if reader.needs_calibration:
+            start = time.perf_counter()
+            reader.calibrate(calibration_questions, calibration_passages)
+            calibration = time.perf_counter() - start
         reader.read([q["question"] for q in questions[:2]], passages[:2])  # warm-up (allocator, kernels)
         timings: dict[str, float] = {}
         start = time.perf_counter()
@@ -71,41 +82,52 @@ def main() -> int:
         gold_start = time.perf_counter()
         gold_answers = reader.read([q["question"] for q in gold_questions], gold_passages)
         gold_seconds = time.perf_counter() - gold_start
-        rows[mode] = {**timings, "total": total, "retrieved": score(answers, questions, references),
+        rows[mode] = {**timings, "total": total, "calibration": calibration,
+                      "retrieved": score(answers, questions, references),
                       "gold": score(gold_answers, gold_questions, gold_refs), "gold_seconds": gold_seconds}
-        print(mode, {k: v for k, v in rows[mode].items()}, flush=True)
+        print(mode, rows[mode], flush=True)
 
-    fp, q8 = rows["none"], rows["int8"]
+    fp = rows["none"]
     overhead = lambda r: r["preprocess"] + r["collate"] + r["postprocess"]  # noqa: E731
     lines = [
         "## Reading: stage times and int8 (`benchmarks/inference_speed.py`)", "",
         f"Command: `flock /tmp/odqa-cpu.lock python benchmarks/inference_speed.py --questions {args.questions} "
-        f"--top_k {args.top_k} --gold_questions {args.gold_questions} --batch_size {args.batch_size}`  ",
+        f"--top_k {args.top_k} --gold_questions {args.gold_questions} --batch_size {args.batch_size} "
+        f"--calibration_windows {args.calibration_windows}`  ",
         f"Machine: {machine()}.  ",
         f"Reader: {reader_description(reader_dir)}; max_seq_len 384, stride 128.  ",
         f"Data: {len(questions)} random questions of the odd articles of {KORQUAD.name}, bm25 (default) top-{args.top_k} "
-        f"over its {len(corpus)} passages, retrieved once: both readers read the same {int(fp['windows'])} windows. "
-        f"{MINILM_NOTE}", "",
-        "| stage | fp32 s | int8 s | fp32/int8 |", "|---|---:|---:|---:|",
+        f"over its {len(corpus)} passages, retrieved once: every reader reads the same {int(fp['windows'])} windows. "
+        f"The static int8 reader was calibrated on {args.calibration_windows} windows of even-article (training) "
+        f"questions. {MINILM_NOTE}", "",
+        "| stage (seconds) | " + " | ".join(LABEL[m] for m in MODES) + " |",
+        "|---|" + "---:|" * len(MODES),
     ]
     for stage in ("preprocess", "collate", "forward", "postprocess", "total"):
-        lines.append(f"| {stage} | {fp[stage]:.2f} | {q8[stage]:.2f} | {fp[stage] / q8[stage]:.2f}x |")
+        cells = [f"{rows[m][stage]:.2f}" + ("" if m == "none" else f" ({fp[stage] / rows[m][stage]:.2f}x)")
+                 for m in MODES]
+        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+    lines.append("| calibration (once, before reading) | - | " + " | ".join(
+        f"{rows[m]['calibration']:.1f}" if rows[m]["calibration"] else "-" for m in MODES[1:]) + " |")
     lines += [
         "",
         f"- Pre- + post-processing (preprocess + collate + postprocess) = {overhead(fp):.2f} s = "
-        f"**{100 * overhead(fp) / fp['forward']:.1f}% of the fp32 forward pass** of the same batches "
-        f"({100 * overhead(q8) / q8['forward']:.1f}% of the int8 one).",
-        f"- Forward throughput: fp32 {fp['windows'] / fp['forward']:.1f} windows/s, int8 "
-        f"{q8['windows'] / q8['forward']:.1f} windows/s: **int8 forward {fp['forward'] / q8['forward']:.2f}x fp32**, "
-        f"whole read {fp['total'] / q8['total']:.2f}x.",
-        f"- Quality, top-{args.top_k} retrieved ({len(questions)} questions): fp32 EM {fp['retrieved']['exact_match']:.2f} / "
-        f"F1 {fp['retrieved']['f1']:.2f}, int8 EM {q8['retrieved']['exact_match']:.2f} / F1 {q8['retrieved']['f1']:.2f}.",
-        f"- Quality, gold passage ({len(gold_questions)} questions): fp32 EM {fp['gold']['exact_match']:.2f} / "
-        f"F1 {fp['gold']['f1']:.2f} ({fp['gold_seconds']:.0f} s), int8 EM {q8['gold']['exact_match']:.2f} / "
-        f"F1 {q8['gold']['f1']:.2f} ({q8['gold_seconds']:.0f} s): int8 costs "
-        f"{fp['gold']['exact_match'] - q8['gold']['exact_match']:+.2f} EM / {fp['gold']['f1'] - q8['gold']['f1']:+.2f} F1 "
-        "(positive = int8 is worse).",
+        f"**{100 * overhead(fp) / fp['forward']:.1f}% of the fp32 forward pass** of the same batches.",
+        "- Forward throughput: " + ", ".join(f"{LABEL[m]} {fp['windows'] / rows[m]['forward']:.1f} windows/s"
+                                             for m in MODES) + ".",
     ]
+    for m in MODES[1:]:
+        r = rows[m]
+        lines.append(f"- **{LABEL[m]}: forward {fp['forward'] / r['forward']:.2f}x fp32**, whole read "
+                     f"{fp['total'] / r['total']:.2f}x; EM/F1 cost on the gold passage ({len(gold_questions)} "
+                     f"questions): {fp['gold']['exact_match'] - r['gold']['exact_match']:+.2f} EM / "
+                     f"{fp['gold']['f1'] - r['gold']['f1']:+.2f} F1 (positive = int8 is worse).")
+    lines += ["", "| quality | " + " | ".join(LABEL[m] for m in MODES) + " |", "|---|" + "---:|" * len(MODES)]
+    lines.append(f"| top-{args.top_k} retrieved, {len(questions)} questions: EM / F1 | " + " | ".join(
+        f"{rows[m]['retrieved']['exact_match']:.2f} / {rows[m]['retrieved']['f1']:.2f}" for m in MODES) + " |")
+    lines.append(f"| gold passage, {len(gold_questions)} questions: EM / F1 | " + " | ".join(
+        f"{rows[m]['gold']['exact_match']:.2f} / {rows[m]['gold']['f1']:.2f}" for m in MODES) + " |")
+    lines.append("| gold passage: seconds | " + " | ".join(f"{rows[m]['gold_seconds']:.0f}" for m in MODES) + " |")
     text = "\n".join(lines)
     print(text)
     if not args.no_write:

@@ -1,6 +1,6 @@
 """Retrieval quality on the KorQuAD v1.0 dev half (gold = the question's own context).
 
-    flock /tmp/odqa-cpu.lock python benchmarks/retrieval_quality.py [--dataset PATH] [--output benchmarks/results/retrieval.md]
+    flock /tmp/odqa-cpu.lock python benchmarks/retrieval_quality.py [--dataset PATH] [--no_write]
 
 Compares tokenizers under BM25 (reference parameters k1 0.9, b 0.4, no title, as in the
 reference table), TF-IDF, and the default configuration; then checks the default's
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 from odqa.retrieval.bm25 import BM25Retriever  # noqa: E402
@@ -24,6 +25,7 @@ from odqa.retrieval.corpus import Corpus, iter_mrc_examples  # noqa: E402
 from odqa.retrieval.evaluation import evaluate_retriever, questions_with_gold  # noqa: E402
 from odqa.retrieval.tfidf import TfidfRetriever  # noqa: E402
 from odqa.utils.io import read_json  # noqa: E402
+from report import update_section  # noqa: E402
 
 DATASET = Path(__file__).resolve().parents[2] / "shared" / "data" / "korquad" / "KorQuAD_v1.0_dev_half.json"
 CUTS = [1, 5, 20]
@@ -54,12 +56,14 @@ def row(name, m):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default=str(DATASET))
-    ap.add_argument("--output", default=str(Path(__file__).parent / "results" / "retrieval_quality.md"))
+    ap.add_argument("--no_write", action="store_true", help="print only, do not update BENCHMARKS.md")
     args = ap.parse_args()
     data = read_json(args.dataset)
     corpus, questions = subset(data)
     header = ["| configuration | R@1 | R@5 | R@20 | MRR@20 | index s | queries/s |", "|---|---|---|---|---|---|---|"]
-    lines = [f"Dataset: `{args.dataset}` ({len(corpus)} passages after merging identical contexts, "
+    lines = ["## Retrieval quality on the KorQuAD half (`benchmarks/retrieval_quality.py`)", "",
+             "Command: `flock /tmp/odqa-cpu.lock python benchmarks/retrieval_quality.py`  ",
+             f"Dataset: `{Path(args.dataset).name}` ({len(corpus)} passages after merging identical contexts, "
              f"{len(questions)} questions). Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
              f"Python {platform.python_version()}. Index time includes tokenization; queries/s includes query "
              f"tokenization.", "", "### Tokenizers (BM25 lucene, k1 0.9, b 0.4, text only)", "", *header]
@@ -89,9 +93,9 @@ def main() -> int:
                                 (f"default — {label}", BM25Retriever())):
             lines.append(row(name, measure(retriever, sub_corpus, sub_questions)))
             print(lines[-1], flush=True)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {args.output}")
+    print("\n".join(lines))
+    if not args.no_write:
+        update_section("retrieval_quality", "\n".join(lines))
     return 0
 
 
