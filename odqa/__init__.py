@@ -28,6 +28,8 @@ _LAZY = {
     "get_retriever": "odqa.retrieval.registry",
     "load_retriever": "odqa.retrieval.registry",
     "retrieve_table": "odqa.retrieval.table",
+    "ODQAPipeline": "odqa.pipeline.pipeline",
+    "ExtractiveReader": "odqa.pipeline.reading",
 }
 
 __all__ = ["__version__", *_LAZY]
