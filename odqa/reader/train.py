@@ -52,7 +52,7 @@ class ReaderArguments:
                 "apply dropout, so any attention dropout materialises the whole attention matrix."})
     hidden_dropout: float | None = field(default=None, metadata={
         "help": "Override the encoder's hidden-state dropout (BERT: hidden_dropout_prob; default: keep the "
-                "model's). On CPU, 0 saves another ~25% of step time (drawing dropout masks is slow)."})
+                "model's). On CPU, 0 saves about another fifth of the step time (drawing dropout masks is slow)."})
     freeze_type: str = field(default="none", metadata={
         "help": "Freeze part of the encoder at the start: none | embedding | backbone.",
         "choices": ["none", "embedding", "backbone"]})
