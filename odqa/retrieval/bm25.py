@@ -76,8 +76,7 @@ class BM25Retriever(IndexedRetriever):
                 "stopwords": self.stopwords, "dtype": self.dtype}
 
     def _new_engine(self):
-        import bm25s
-
+        bm25s = _import_bm25s()
         method, idf_method = VARIANTS[self.variant]
         return bm25s.BM25(k1=self.k1, b=self.b, delta=self.delta, method=method, idf_method=idf_method,
                           dtype=self.dtype, backend="numba")
@@ -147,8 +146,7 @@ class BM25Retriever(IndexedRetriever):
         self._engine.save(directory / "bm25s", allow_pickle=False, show_progress=False)
 
     def _load_arrays(self, directory: Path) -> None:
-        import bm25s
-
+        bm25s = _import_bm25s()
         if not (directory / "bm25s").is_dir():
             raise FileNotFoundError(f"{directory / 'bm25s'} is missing")
         self._engine = bm25s.BM25.load(directory / "bm25s", load_corpus=False, mmap=False, allow_pickle=False,
@@ -156,6 +154,14 @@ class BM25Retriever(IndexedRetriever):
         num_docs = self._engine.scores["num_docs"]
         if num_docs != len(self.corpus):
             raise ValueError(f"the score matrix has {num_docs} passages but corpus.jsonl has {len(self.corpus)}")
+
+
+def _import_bm25s():
+    """bm25s, with its logger back at WARNING: bm25s sets it to DEBUG when imported, flooding our CLI output."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
 
 
 def _to_ids(tokens: list[str], vocab: dict[str, int]) -> array:
