@@ -61,7 +61,8 @@ def _import_openvino():
         import openvino
     except ImportError as err:
         raise ConfigError(f"--quantize int8 needs OpenVINO and NNCF ({err.name} is missing): "
-                          "`pip install \"odqa[int8]\"`, or use --quantize int8-dynamic (PyTorch only, slower).") from None
+                          "`pip install \"odqa[int8]\"`, or use --quantize int8-dynamic (PyTorch only, "
+                          "slower).") from None
     return openvino, nncf
 
 
@@ -97,7 +98,7 @@ class StaticInt8Reader:
         import torch
 
         self.openvino, self.nncf = _import_openvino()
-        if not hasattr(model, "backbone") or not hasattr(model, "head"):
+        if not hasattr(model, "backbone") or not hasattr(model, "span_logits"):
             raise ConfigError(f"--quantize int8 needs an odqa reader (backbone + head), got {type(model).__name__}; "
                               "use --quantize int8-dynamic for other models.")
         self.model = model.eval()
@@ -155,8 +156,7 @@ class StaticInt8Reader:
         result = self._request.infer({n: tensors[n].numpy() for n in self.input_names})
         hidden = torch.from_numpy(np.array(result[self._compiled.outputs[0]]))
         with torch.inference_mode():
-            logits = self.model.head(hidden, attention_mask)
-        start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))
+            start_logits, end_logits = self.model.span_logits(hidden, attention_mask)
         return QuestionAnsweringModelOutput(start_logits=start_logits, end_logits=end_logits)
 
 

@@ -196,6 +196,14 @@ class ODQAForQuestionAnswering(PreTrainedModel):
     def set_input_embeddings(self, value: nn.Module) -> None:
         self.backbone.set_input_embeddings(value)
 
+    def span_logits(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Start and end logits from the encoder's last hidden state (also used by the int8 reader,
+        whose encoder runs outside PyTorch)."""
+        logits = self.head(hidden, attention_mask)
+        start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))
+        return start_logits, end_logits
+
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -219,8 +227,7 @@ class ODQAForQuestionAnswering(PreTrainedModel):
             if kwargs.get(key) is not None:
                 backbone_kwargs[key] = kwargs[key]
         outputs = self.backbone(input_ids=input_ids, return_dict=True, **backbone_kwargs)
-        logits = self.head(outputs.last_hidden_state, attention_mask)
-        start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))
+        start_logits, end_logits = self.span_logits(outputs.last_hidden_state, attention_mask)
 
         loss = None
         if start_positions is not None and end_positions is not None:
@@ -321,7 +328,8 @@ def get_model(
 
     ``head_dropout_ratio`` / ``label_smoothing_factor`` default to the saved values, else 0.1 / 0.0.
     ``attention_dropout`` / ``hidden_dropout`` override the encoder's own dropout (see
-    :func:`dropout_overrides`); ``None`` keeps what the checkpoint's config says. Other keyword arguments go to ``from_pretrained`` (e.g. ``revision``, ``attn_implementation``).
+    :func:`dropout_overrides`); ``None`` keeps what the checkpoint's config says.
+    Other keyword arguments go to ``from_pretrained`` (e.g. ``revision``, ``attn_implementation``).
     """
     if head is not None:
         check_head(head)
