@@ -99,3 +99,7 @@ def main() -> None:
     print(text)
     if not args.no_write:
         update_section("check_data", text)
+
+
+if __name__ == "__main__":
+    main()

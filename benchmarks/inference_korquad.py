@@ -88,7 +88,8 @@ def main() -> int:
             print(rows[-1], flush=True)
 
     lines = [
-        "## End to end on KorQuAD, split by article (`benchmarks/inference_korquad.py`)", "",
+        "## End to end on KorQuAD, split by article" + ("" if args.quantize == "none" else f", reader {args.quantize}")
+        + " (`benchmarks/inference_korquad.py`)", "",
         f"Command: `flock /tmp/odqa-cpu.lock python benchmarks/inference_korquad.py --questions {args.questions} "
         f"--ks {' '.join(map(str, args.ks))} --batch_size {args.batch_size} --quantize {args.quantize} "
         f"--retriever_weights {' '.join(f'{w:g}' for w in args.retriever_weights)}`  ",
