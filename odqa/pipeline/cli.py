@@ -68,11 +68,12 @@ class InferReaderArguments:
         "help": "passage: read each top-k passage on its own and take the best span across them; concat: join the "
                 "top-k passages into one context.", "choices": list(READ_MODES)})
     retriever_weight: float = field(default=0.0, metadata={
-        "help": "Span score = start logit + end logit + this x the retriever score of its passage."})
+        "help": "Span score = start logit + end logit + this x the retriever score of its passage. Helps when the "
+                "reader's scores do not compare well across passages (e.g. 0.2 with bm25; see docs/pipeline.md)."})
     quantize: str = field(default="none", metadata={
         "help": "Faster CPU reading at a small accuracy cost. int8: the encoder in int8 (weights and activations) "
-                "with OpenVINO, calibrated on --calibration_windows windows, ~2x (needs `pip install \"odqa[int8]\"`); "
-                "int8-dynamic: PyTorch dynamic quantization of the Linear layers, ~1.3x, nothing to install.",
+                "with OpenVINO, calibrated on --calibration_windows windows, ~2.5x (needs `pip install \"odqa[int8]\"`); "
+                "int8-dynamic: PyTorch dynamic quantization of the Linear layers, ~1.4x, nothing to install.",
         "choices": list(QUANTIZE_CHOICES)})
     calibration_windows: int = field(default=DEFAULT_CALIBRATION_WINDOWS, metadata={
         "help": "With --quantize int8: windows (question + passage) whose activations set the int8 ranges."})

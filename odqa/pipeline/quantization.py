@@ -3,11 +3,11 @@
 * ``int8`` — static post-training quantization of the reader's ENCODER with OpenVINO and NNCF:
   weights and activations in int8 (the attention products too), activation ranges calibrated on
   a sample of real windows; the span head (linear, BiLSTM or CNN) stays in PyTorch on the
-  encoder's output. About 2x our fp32 forward pass on a 2-core AVX-512 VNNI CPU, see BENCHMARKS.md.
+  encoder's output. About 2.5x our fp32 forward pass on a 2-core AVX-512 VNNI CPU, see BENCHMARKS.md.
   Needs ``pip install "odqa[int8]"`` (openvino, nncf).
 * ``int8-dynamic`` — PyTorch dynamic quantization of the Linear layers
   (``torch.ao.quantization.quantize_dynamic``): nothing to install, no calibration, but only the
-  Linear layers speed up (~1.3x).
+  Linear layers speed up (~1.4x).
 
 Dynamic quantization cannot reach 2x: on a MiniLM forward at 384 tokens the Linear layers are
 ~64% of the time; attention, GELU and copies stay in fp32. Static quantization covers those.
