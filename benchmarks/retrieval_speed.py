@@ -47,8 +47,16 @@ def synthetic_corpus(examples, n: int, seed: int = 0) -> Corpus:
     contexts = list(dict.fromkeys(e["context"] for e in examples))
     sentences = [s for c in contexts for s in re.split(r"(?<=[.!?])\s+", c) if len(s) > 10]
     rng = random.Random(seed)
-    records = ({"id": str(i), "text": " ".join(rng.choices(sentences, k=rng.randint(3, 8)))} for i in range(n))
-    return Corpus.from_records(records, source=f"synthetic-{n}")
+
+    def records():  # n distinct texts (Corpus would merge a repeated one)
+        seen: set[str] = set()
+        while len(seen) < n:
+            text = " ".join(rng.choices(sentences, k=rng.randint(3, 8)))
+            if text not in seen:
+                seen.add(text)
+                yield {"id": str(len(seen) - 1), "text": text}
+
+    return Corpus.from_records(records(), source=f"synthetic-{n}")
 
 
 def same_top_k(ours, ref_scores: np.ndarray, k: int, tol: float = 1e-4) -> bool:
