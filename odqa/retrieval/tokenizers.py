@@ -30,19 +30,12 @@ class Tokenizer(Protocol):
     def tokenize(self, texts: list[str], show_progress: bool = False) -> list[list[str]]: ...
 
 
-def _progress(items: Iterable, total: int, show: bool, desc: str) -> Iterable:
-    if not show:
-        return items
+def progress(total: int, show: bool, desc: str, items: Iterable | None = None, unit: str = "passage"):
+    """A progress bar over ``total`` items (disabled when ``show`` is false): wraps ``items`` when given,
+    else use it as a context manager and call ``update``."""
     from tqdm.auto import tqdm
 
-    return tqdm(items, total=total, desc=desc, unit="text", mininterval=1.0)
-
-
-def progress(total: int, show: bool, desc: str):
-    """A progress bar over ``total`` passages (a no-op bar when ``show`` is false); use it as a context manager."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="passage", disable=not show, mininterval=1.0)
+    return tqdm(items, total=total, desc=desc, unit=unit, disable=not show, mininterval=1.0)
 
 
 class WhitespaceTokenizer:
@@ -51,7 +44,7 @@ class WhitespaceTokenizer:
     spec = "whitespace"
 
     def tokenize(self, texts: list[str], show_progress: bool = False) -> list[list[str]]:
-        return [t.lower().split() for t in _progress(texts, len(texts), show_progress, "whitespace")]
+        return [t.lower().split() for t in progress(len(texts), show_progress, "whitespace", texts, unit="text")]
 
 
 class CharNgramTokenizer:
@@ -73,7 +66,7 @@ class CharNgramTokenizer:
         return out
 
     def tokenize(self, texts: list[str], show_progress: bool = False) -> list[list[str]]:
-        return [self._one(t) for t in _progress(texts, len(texts), show_progress, self.spec)]
+        return [self._one(t) for t in progress(len(texts), show_progress, self.spec, texts, unit="text")]
 
 
 @lru_cache(maxsize=2)
@@ -110,7 +103,7 @@ class KiwiTokenizer:
         if len(texts) == 1:
             return [self._keep(kiwi.tokenize(texts[0]))]
         stream = kiwi.tokenize(texts)  # a generator fed by Kiwi's worker threads
-        return [self._keep(toks) for toks in _progress(stream, len(texts), show_progress, "kiwi")]
+        return [self._keep(toks) for toks in progress(len(texts), show_progress, "kiwi", stream, unit="text")]
 
 
 class HFTokenizer:
@@ -131,7 +124,7 @@ class HFTokenizer:
     def tokenize(self, texts: list[str], show_progress: bool = False) -> list[list[str]]:
         out: list[list[str]] = []
         starts = range(0, len(texts), _CHUNK)
-        for i in _progress(starts, len(starts), show_progress, self.spec):
+        for i in progress(len(starts), show_progress, self.spec, starts, unit="text"):
             ids = self._tok(texts[i:i + _CHUNK], add_special_tokens=False)["input_ids"]
             out.extend(self._tok.convert_ids_to_tokens(x) for x in ids)
         return out
