@@ -2,7 +2,8 @@
 # Train a reader with the options competition teams use: a custom head, staged freezing,
 # step-wise evaluation with EM-gated checkpoints. Runs offline on 2 CPU cores in a few minutes
 # with the offline all-MiniLM-L6-v2 (an ENGLISH model: weak on Korean, it demonstrates the system).
-# On KorQuAD when ../shared is present (a slice of it, to stay within minutes), else data/sample.
+# Trains on a slice of KorQuAD when ../shared is present (to stay within minutes), else on
+# data/sample/train.json; evaluates on data/sample/validation.json (questions it never trained on).
 #
 # Encoder dropout is off (--attention_dropout 0 --hidden_dropout 0): on CPU that makes each step ~3x
 # faster. For a real Korean reader on a GPU, change --model to klue/roberta-large, drop the
@@ -12,10 +13,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 KORQUAD=../shared/data/korquad/KorQuAD_v1.0_dev_half.json
 if [ -f "$KORQUAD" ]; then
-  DATA=(--train_dataset "$KORQUAD" --eval_dataset "$KORQUAD" --max_train_samples 160 --max_eval_samples 60)
+  DATA=(--train_dataset "$KORQUAD" --max_train_samples 160)
 else
-  DATA=(--train_dataset data/sample/train.json --eval_dataset data/sample/validation.json)
+  DATA=(--train_dataset data/sample/train.json)
 fi
+DATA+=(--eval_dataset data/sample/validation.json --max_eval_samples 60)
 python train_mrc_v2.py \
   --run_name minilm_lstm_example \
   --description "example: BiLSTM+LayerNorm head, embeddings frozen for half an epoch" \
