@@ -28,11 +28,12 @@ python train_mrc_v2.py \
   --learning_rate 1e-4 \
   --weight_decay 0.01 \
   --max_seq_len 256 \
+  --doc_stride 64 \
   --max_ans_len 40 \
   --evaluation_strategy steps \
-  --eval_steps 5 \
-  --logging_steps 5 \
-  --save_steps 5 \
+  --eval_steps 20 \
+  --logging_steps 10 \
+  --save_steps 20 \
   --save_total_limit 2 \
   --freeze_type embedding \
   --freeze_epoch 0.5 \

@@ -37,6 +37,9 @@ def test_train_mrc_end_to_end(tiny_encoder, squad_file, tmp_path):
     assert {"text", "start_logit", "end_logit", "probability", "offsets"} <= set(first)
     checkpoints = sorted(p.name for p in out.glob("checkpoint-*"))
     assert 1 <= len(checkpoints) <= 2  # limit 1, plus the protected best
+    for directory in (out, *(out / c for c in checkpoints)):  # nothing pickled: training arguments as JSON
+        assert not (directory / "training_args.bin").exists()
+        assert json.loads((directory / "training_args.json").read_text(encoding="utf-8"))["output_dir"] == str(out)
     reader = load_reader(str(out))
     assert reader.config.odqa_head == "cnn" and reader.config.label_smoothing_factor == pytest.approx(0.1)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from transformers import Trainer
@@ -15,6 +16,9 @@ from transformers.trainer_utils import PredictionOutput, speed_metrics
 
 from odqa.metrics import compute_metrics as answer_metrics
 from odqa.reader.processor import model_inputs
+from odqa.utils.io import write_text
+
+TRAINING_ARGS_JSON = "training_args.json"
 
 
 class QATrainer(Trainer):
@@ -39,6 +43,20 @@ class QATrainer(Trainer):
         self.post_process_function = post_process_function
         self.metric = metric
         self.predictions_dir = predictions_dir
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        """Save as ``Trainer`` does, but the training arguments as JSON, not as the pickle ``training_args.bin``.
+
+        Every file of a saved reader then loads without unpickling (weights: safetensors).
+        """
+        from transformers.trainer import TRAINING_ARGS_NAME
+
+        super()._save(output_dir, state_dict=state_dict)
+        if not self.args.should_save:
+            return
+        directory = Path(output_dir if output_dir is not None else self.args.output_dir)
+        (directory / TRAINING_ARGS_NAME).unlink(missing_ok=True)
+        write_text(directory / TRAINING_ARGS_JSON, self.args.to_json_string())
 
     def _get_eval_sampler(self, eval_dataset):
         """Evaluation and prediction keep the features' order: post-processing maps logits to features by position.
