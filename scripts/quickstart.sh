@@ -34,7 +34,8 @@ fi
 echo "== 2/2 open-domain QA: BM25 top-3 over all sample passages, then the reader (inference.py)"
 # --retriever_weight 0.2 adds 0.2 x the BM25 score to each span's score: this weak reader's scores do not
 # compare well across passages (measured on these 85 sample questions with the reader trained here:
-# top-3 EM 2.4 / F1 4.6 without it, EM 4.7 / F1 9.6 with it; the gold passage alone: EM 4.7 / F1 9.7)
+# top-3 EM 2.4 / F1 4.6 without it, EM 4.7 / F1 9.6 with it; the gold passage alone: EM 4.7 / F1 9.7;
+# benchmarks/sample_runs.py, BENCHMARKS.md)
 "$PYTHON" inference.py --retriever_type bm25 \
   --corpus data/sample/train.json data/sample/validation.json data/sample/extra_passages.jsonl \
   --index "$INDEX" --model "$READER" "${WINDOW[@]}" \
