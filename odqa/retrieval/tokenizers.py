@@ -124,7 +124,7 @@ class HFTokenizer:
     def tokenize(self, texts: list[str], show_progress: bool = False) -> list[list[str]]:
         out: list[list[str]] = []
         starts = range(0, len(texts), _CHUNK)
-        for i in progress(len(starts), show_progress, self.spec, starts, unit="text"):
+        for i in progress(len(starts), show_progress, self.spec, starts, unit=f"chunk of {_CHUNK}"):
             ids = self._tok(texts[i:i + _CHUNK], add_special_tokens=False)["input_ids"]
             out.extend(self._tok.convert_ids_to_tokens(x) for x in ids)
         return out
