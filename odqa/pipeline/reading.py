@@ -27,6 +27,9 @@ from odqa.pipeline.quantization import DEFAULT_CALIBRATION_WINDOWS, calibration_
 from odqa.reader.processor import QAProcessor, WindowConfig
 
 READ_MODES = ("passage", "concat")
+# span score += this x the retriever score of its passage; the one default of the CLI, the Python API and
+# the quickstart, chosen on the TRAINING articles of the KorQuAD split (BENCHMARKS.md, end to end)
+DEFAULT_RETRIEVER_WEIGHT = 0.0
 CONCAT_SEPARATOR = "\n\n"
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -36,7 +39,7 @@ class ReadOptions:
     """How answers are chosen across a question's passages."""
 
     mode: str = "passage"
-    retriever_weight: float = 0.0
+    retriever_weight: float = DEFAULT_RETRIEVER_WEIGHT
 
     def check(self) -> None:
         if self.mode not in READ_MODES:
@@ -200,12 +203,9 @@ class ExtractiveReader:
         return starts, ends
 
     def postprocess(self, examples, features, logits, segments: list[list[_Segment]], num_questions: int,
-                    retriever_weight: float = 0.0) -> list[list[Answer]]:
+                    retriever_weight: float = DEFAULT_RETRIEVER_WEIGHT) -> list[list[Answer]]:
         """Best spans per example (shared post-processing), mapped to passages, ranked per question."""
-        from odqa.reader.postprocessing import postprocess_qa_predictions
-
-        _, nbest = postprocess_qa_predictions(examples, features, logits, n_best_size=self.window.n_best_size,
-                                              max_answer_length=self.window.max_answer_length)
+        _, nbest = self.processor.post_processing_function(examples, features, logits)
         per_question: list[list[Answer]] = [[] for _ in range(num_questions)]
         for example_id, segs in zip(examples["id"], segments):
             qi = int(example_id.split("/")[0])

@@ -27,7 +27,6 @@ CAUSES = {
 def round_trip(processor, examples, max_listed: int = 5) -> tuple[dict[str, Any], dict[str, str]]:
     """Gold labels → fake logits → post-processing → EM/F1, with losses counted by cause."""
     from odqa.metrics import compute_metrics
-    from odqa.reader.postprocessing import postprocess_qa_predictions
 
     features = processor.get_eval_features(examples)
     max_len = max(len(ids) for ids in features["input_ids"])
@@ -38,8 +37,7 @@ def round_trip(processor, examples, max_listed: int = 5) -> tuple[dict[str, Any]
     start_logits[np.arange(n), starts] = 10.0
     end_logits[np.arange(n), ends] = 10.0
     cfg = processor.config
-    predictions, _ = postprocess_qa_predictions(examples, features, (start_logits, end_logits),
-                                                n_best_size=cfg.n_best_size, max_answer_length=cfg.max_answer_length)
+    predictions, _ = processor.post_processing_function(examples, features, (start_logits, end_logits))
     references = {ex["id"]: ex["answers"]["text"] for ex in examples}
     metrics = compute_metrics(predictions, references)
 
@@ -84,7 +82,7 @@ def round_trip(processor, examples, max_listed: int = 5) -> tuple[dict[str, Any]
             for cause, items in lost.items() if items
         },
         "settings": {k: getattr(cfg, k) for k in ("max_seq_length", "doc_stride", "max_query_length",
-                                                  "max_answer_length")},
+                                                  "max_answer_length", "morpheme_boundaries")},
     }
     return report, predictions
 
@@ -99,7 +97,7 @@ class CheckDataArguments:
     dataset: str = field(metadata={"help": "MRC data with answers: SQuAD/KorQuAD .json, flat .json/.jsonl/.csv, "
                                            "or a save_to_disk folder (its validation split is used)."})
     model: str = field(metadata={"help": "Tokenizer to check: a model or tokenizer-only folder, a hub name, "
-                                         "or `minilm` (the offline all-MiniLM-L6-v2)."})
+                                         "or an offline alias: `e5-small` (multilingual-e5-small), `minilm` (English all-MiniLM-L6-v2)."})
     max_seq_length: int = field(default=384, metadata={"help": "Tokens per window (question + context)."})
     doc_stride: int = field(default=128, metadata={"help": "Overlap, in tokens, between consecutive windows."})
     max_query_length: int = field(default=64, metadata={"help": "Questions are cut to this many tokens."})
@@ -109,6 +107,9 @@ class CheckDataArguments:
     fix_answer_start: bool = field(default=False, metadata={
         "help": "Move answer_start values that do not point at the answer text to its nearest occurrence."})
     max_listed: int = field(default=5, metadata={"help": "Examples listed per cause of loss."})
+    morpheme_boundaries: bool = field(default=True, metadata={
+        "help": "Let answers end inside a token before Korean particles (정육점을 -> 정육점), as training and "
+                "inference do; `--morpheme_boundaries false` shows what the tokenizer alone reaches."})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = load_tokenizer(args.model)
     processor = QAProcessor(tokenizer, WindowConfig(
         max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
-        max_query_length=args.max_query_length, max_answer_length=args.max_answer_length))
+        max_query_length=args.max_query_length, max_answer_length=args.max_answer_length,
+        morpheme_boundaries=args.morpheme_boundaries))
     examples = processor.load_examples(args.dataset, args.split, True, args.fix_answer_start)
     report, predictions = round_trip(processor, examples, max_listed=args.max_listed)
     report = {"dataset": args.dataset, "model": args.model, **report}

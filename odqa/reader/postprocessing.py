@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from odqa.reader.boundaries import refine_span
 from odqa.utils.io import write_json
 
 
@@ -46,12 +47,21 @@ def best_spans_in_window(start_logits: np.ndarray, end_logits: np.ndarray,
 
 
 def postprocess_qa_predictions(examples, features, predictions: tuple[np.ndarray, np.ndarray],
-                               n_best_size: int = 20, max_answer_length: int = 30
+                               n_best_size: int = 20, max_answer_length: int = 30,
+                               morpheme_boundaries: bool = True, score_against_null: bool = True
                                ) -> tuple[dict[str, str], dict[str, list[dict]]]:
     """Return ``({id: text}, {id: n-best list})`` for every example.
 
     Each n-best entry: text, start_logit, end_logit, score, probability (softmax over the
     example's n-best scores), and ``offsets`` = [start_char, end_char) in the context.
+    Spans are trimmed of whitespace and, with ``morpheme_boundaries``, of Korean particles glued
+    to their last token (:func:`odqa.reader.boundaries.refine_span`).
+
+    ``score_against_null``: a span's score is start + end logit *minus its window's no-answer score*
+    (start + end logit of the first token, where windows without the answer are labelled). Within a
+    window that changes no ranking; across windows and passages it makes scores comparable: a reader
+    trained with no-answer windows (and retrieved negatives) scores a span in a passage without the
+    answer below zero. ``null_score`` is kept in each n-best entry.
     """
     start_logits, end_logits = predictions
     if len(start_logits) != len(features):
@@ -68,14 +78,20 @@ def postprocess_qa_predictions(examples, features, predictions: tuple[np.ndarray
         candidates = []
         for fi in features_per_example.get(example["id"], []):
             offsets = all_offsets[fi]
+            null_score = float(start_logits[fi][0] + end_logits[fi][0])
+            shift = null_score if score_against_null else 0.0
             for score, s, e in best_spans_in_window(start_logits[fi], end_logits[fi], offsets,
                                                     n_best_size, max_answer_length):
-                start_char, end_char = offsets[s][0], offsets[e][1]
+                start_char, end_char = refine_span(context, offsets[s][0], offsets[e][1], offsets[e][0],
+                                                   morpheme_boundaries)
+                if end_char <= start_char:
+                    continue
                 candidates.append({
                     "text": context[start_char:end_char],
                     "start_logit": float(start_logits[fi][s]),
                     "end_logit": float(end_logits[fi][e]),
-                    "score": score,
+                    "score": score - shift,
+                    "null_score": null_score,
                     "offsets": [int(start_char), int(end_char)],
                 })
         # the same span is often found in two overlapping windows: keep its best score
@@ -84,7 +100,8 @@ def postprocess_qa_predictions(examples, features, predictions: tuple[np.ndarray
             unique.setdefault(tuple(cand["offsets"]), cand)
         best = list(unique.values())[:n_best_size]
         if not best:
-            best = [{"text": "", "start_logit": 0.0, "end_logit": 0.0, "score": 0.0, "offsets": [0, 0]}]
+            best = [{"text": "", "start_logit": 0.0, "end_logit": 0.0, "score": 0.0, "null_score": 0.0,
+                     "offsets": [0, 0]}]
         for cand, prob in zip(best, _softmax(np.array([c["score"] for c in best]))):
             cand["probability"] = float(prob)
         answers[example["id"]] = best[0]["text"]

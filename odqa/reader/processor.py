@@ -7,6 +7,7 @@ cut from the ORIGINAL context by character offsets.
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from odqa.errors import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -26,6 +29,8 @@ class WindowConfig:
     max_answer_length: int = 30
     n_best_size: int = 20
     pad_to_max_length: bool = False
+    morpheme_boundaries: bool = True  # answers may end inside a token, before Korean particles
+    score_against_null: bool = True  # span score minus its window's no-answer score (comparable across passages)
 
     def check(self, tokenizer) -> None:
         if self.doc_stride >= self.max_seq_length - self.max_query_length - 3:
@@ -139,10 +144,14 @@ class QAProcessor:
         limit = self.config.max_query_length
         encoded = self.tokenizer([q.lstrip() for q in questions], add_special_tokens=False,
                                  return_offsets_mapping=True)
-        out = []
+        out, cut = [], 0
         for question, offsets in zip(questions, encoded["offset_mapping"]):
             question = question.lstrip()
+            cut += len(offsets) > limit
             out.append(question[: offsets[limit - 1][1]] if len(offsets) > limit else question)
+        if cut:
+            logger.warning("%d question(s) longer than max_query_length were cut to their first %d tokens "
+                           "(raise --max_query_length to keep more).", cut, limit)
         return out
 
     def _tokenize(self, examples: dict[str, list]) -> dict[str, list]:
@@ -228,6 +237,7 @@ class QAProcessor:
         predictions_, nbest = postprocess_qa_predictions(
             examples, features, (start_logits, end_logits),
             n_best_size=self.config.n_best_size, max_answer_length=self.config.max_answer_length,
+            morpheme_boundaries=self.config.morpheme_boundaries, score_against_null=self.config.score_against_null,
         )
         if output_dir is not None:
             write_predictions(predictions_, nbest, output_dir, prefix=prefix)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import re
-from functools import lru_cache
 from typing import Iterable, Protocol
 
 from odqa.errors import ConfigError
+from odqa.utils.kiwi import get_kiwi
 
 DEFAULT_TOKENIZER = "kiwi+bigram"
 # Kiwi tag prefixes of content morphemes: nouns, numerals, verb/adjective stems, roots,
@@ -69,13 +69,6 @@ class CharNgramTokenizer:
         return [self._one(t) for t in progress(len(texts), show_progress, self.spec, texts, unit="text")]
 
 
-@lru_cache(maxsize=2)
-def _kiwi(num_workers: int):
-    from kiwipiepy import Kiwi
-
-    return Kiwi(num_workers=num_workers)
-
-
 class KiwiTokenizer:
     """Kiwi morphemes whose POS tag starts with one of ``pos`` (all tags if ``pos`` is empty).
 
@@ -98,7 +91,7 @@ class KiwiTokenizer:
                 if (not pos or t.tag.startswith(pos)) and t.form not in stop]
 
     def tokenize(self, texts: list[str], show_progress: bool = False) -> list[list[str]]:
-        kiwi = _kiwi(self.num_workers)
+        kiwi = get_kiwi(self.num_workers)
         texts = [t if t.strip() else " " for t in texts]
         if len(texts) == 1:
             return [self._keep(kiwi.tokenize(texts[0]))]
@@ -107,7 +100,7 @@ class KiwiTokenizer:
 
 
 class HFTokenizer:
-    """Subword pieces of a transformers tokenizer (``hf:minilm`` is the offline one)."""
+    """Subword pieces of a transformers tokenizer (``hf:e5-small`` and ``hf:minilm`` work offline)."""
 
     def __init__(self, name: str) -> None:
         from transformers import AutoTokenizer
@@ -119,7 +112,7 @@ class HFTokenizer:
             self._tok = AutoTokenizer.from_pretrained(resolve_model_name(name))
         except OSError as err:
             raise ConfigError(f"tokenizer {self.spec!r}: cannot load {name!r} ({err}). Give a local folder, "
-                              f"or 'minilm' for the offline model.") from None
+                              f"or 'e5-small' / 'minilm' for the offline models.") from None
 
     def tokenize(self, texts: list[str], show_progress: bool = False) -> list[list[str]]:
         out: list[list[str]] = []
@@ -164,7 +157,7 @@ def _make_one(spec: str, stopwords: Iterable[str]) -> Tokenizer:
         return KiwiTokenizer(pos=pos, stopwords=stopwords)
     if name == "hf":
         if not arg:
-            raise ConfigError(f"tokenizer {spec!r}: give a model, e.g. hf:klue/bert-base or hf:minilm.")
+            raise ConfigError(f"tokenizer {spec!r}: give a model, e.g. hf:klue/bert-base or hf:e5-small.")
         return HFTokenizer(arg)
     raise ConfigError(f"unknown tokenizer {spec!r}; use whitespace, kiwi, kiwi:all, kiwi:<POS,...>, "
                       f"hf:<model>, char_ngram:<n>, bigram, or a combination like kiwi+bigram.")
