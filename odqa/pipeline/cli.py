@@ -27,7 +27,7 @@ from typing import Any, Optional
 
 from odqa.errors import ConfigError
 from odqa.pipeline.quantization import DEFAULT_CALIBRATION_WINDOWS, QUANTIZE_CHOICES
-from odqa.pipeline.reading import READ_MODES
+from odqa.pipeline.reading import DEFAULT_RETRIEVER_WEIGHT, READ_MODES
 from odqa.retrieval.cli import CorpusArguments, RetrieverArguments
 from odqa.utils.args import parse_cli
 from odqa.utils.io import write_json
@@ -62,12 +62,17 @@ class InferReaderArguments:
     max_query_length: int = field(default=64, metadata={"help": "Questions are cut to this many tokens."})
     max_ans_len: int = field(default=30, metadata={"help": "Longest answer span, in tokens."})
     n_best_size: int = field(default=20, metadata={"help": "Candidate spans kept per question (nbest file)."})
+    morpheme_boundaries: bool = field(default=True, metadata={
+        "help": "Answers may end inside a token before Korean particles or a copula (정육점을 -> 정육점)."})
+    score_against_null: bool = field(default=True, metadata={
+        "help": "Score a span as start + end logit minus its window's no-answer score, so spans compare across "
+                "passages; false: the raw start + end logit."})
     batch_size: int = field(default=32, metadata={
         "help": "Windows per forward pass (windows of all questions are length-sorted and batched together)."})
     read_mode: str = field(default="passage", metadata={
         "help": "passage: read each top-k passage on its own and take the best span across them; concat: join the "
                 "top-k passages into one context.", "choices": list(READ_MODES)})
-    retriever_weight: float = field(default=0.0, metadata={
+    retriever_weight: float = field(default=DEFAULT_RETRIEVER_WEIGHT, metadata={
         "help": "Span score = start logit + end logit + this x the retriever score of its passage. Helps when the "
                 "reader's scores do not compare well across passages (e.g. 0.2 with bm25; see docs/pipeline.md)."})
     quantize: str = field(default="none", metadata={
@@ -181,7 +186,8 @@ def run_inference(retriever_args: InferRetrieverArguments, corpus_args: InferCor
     retriever = prepare_retriever(retriever_args, corpus_args)
     window = WindowConfig(max_seq_length=reader_args.max_seq_len, doc_stride=reader_args.doc_stride,
                           max_query_length=reader_args.max_query_length, max_answer_length=reader_args.max_ans_len,
-                          n_best_size=reader_args.n_best_size)
+                          n_best_size=reader_args.n_best_size, morpheme_boundaries=reader_args.morpheme_boundaries,
+                          score_against_null=reader_args.score_against_null)
     reader = ExtractiveReader.from_pretrained(reader_args.model, window=window, batch_size=reader_args.batch_size,
                                               quantize=reader_args.quantize, show_progress=not run_args.quiet,
                                               calibration_windows=reader_args.calibration_windows)

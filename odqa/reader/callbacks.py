@@ -348,6 +348,10 @@ class TimeBudgetCallback(TrainerCallback):
         self.started: float | None = None
         self.stopped_early = False
 
+    def exclude(self, seconds: float) -> None:
+        """Do not count ``seconds`` (e.g. an evaluation run from another callback) against the budget."""
+        self.seconds += seconds
+
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                        **kwargs: Any) -> None:
         import time
