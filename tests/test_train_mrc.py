@@ -52,4 +52,4 @@ def test_train_mrc_help_and_bad_options(tmp_path):
         assert option in out.stdout
     bad = subprocess.run([sys.executable, "-m", "odqa", "train-mrc", "--model", str(tmp_path / "missing"),
                           "--output_dir", str(tmp_path / "o")], capture_output=True, text=True)
-    assert bad.returncode == 2 and "no such model" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 2 and "folder not found" in bad.stderr and "Traceback" not in bad.stderr

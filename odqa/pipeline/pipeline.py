@@ -88,6 +88,11 @@ class ODQAPipeline:
         if top_k < 1:
             raise ConfigError(f"top_k must be at least 1 (got {top_k}).")
         questions = list(questions)
+        for q in questions:
+            text = q.get("question") if isinstance(q, dict) else None
+            if not isinstance(text, str) or not text.strip():
+                raise ConfigError(f"question {q.get('id') if isinstance(q, dict) else q!r}: the question text is "
+                                  f"{'empty' if isinstance(text, str) else 'missing'}; give a non-empty string.")
         timings: dict[str, float] = {}
         start = time.perf_counter()
         table = retrieve_table(self.retriever, questions, top_k, show_progress=show_progress)
@@ -101,6 +106,10 @@ class ODQAPipeline:
                  ) -> list[Answer] | list[list[Answer]]:
         """One question -> its best ``num_answers`` answers; a list of questions -> one such list each."""
         single = isinstance(questions, str)
+        if not single and not (isinstance(questions, (list, tuple)) and all(isinstance(q, str) for q in questions)):
+            kind = type(questions).__name__ if not isinstance(questions, (list, tuple)) else \
+                f"a list holding {type(next(q for q in questions if not isinstance(q, str))).__name__}"
+            raise ConfigError(f"ODQAPipeline expects a question string or a list of strings, got {kind}.")
         texts = [questions] if single else list(questions)
         result = self.run([{"id": str(i), "question": q} for i, q in enumerate(texts)], top_k,
                           show_progress=self.reader.show_progress and len(texts) > 1)

@@ -22,7 +22,7 @@ from transformers import AutoConfig, AutoModel, PreTrainedConfig, PreTrainedMode
 from transformers.modeling_outputs import QuestionAnsweringModelOutput
 
 from odqa.errors import ConfigError
-from odqa.offline import resolve_model_name
+from odqa.offline import missing_model_error, resolve_model_name
 
 logger = logging.getLogger(__name__)
 
@@ -261,20 +261,18 @@ def span_loss(start_logits: torch.Tensor, end_logits: torch.Tensor, start_positi
 
 
 # ---------------------------------------------------------------------------- loading
-def _looks_like_local_path(name: str) -> bool:
-    """Hub ids are ``name`` or ``org/name``; anything else must be a folder on disk."""
-    return (os.path.isabs(name) or name.startswith((".", "~")) or name.count("/") >= 2
-            or (os.sep != "/" and os.sep in name))
-
-
 def _load_config(name: str, original: str, **kwargs: Any) -> PreTrainedConfig:
-    hint = ("pass `minilm` for the offline model, a folder holding config.json, "
+    hint = ("pass an offline alias (`e5-small`, `minilm`), a folder holding config.json, "
             "or a hub name such as klue/roberta-base")
     if os.path.isdir(name):
         if not os.path.exists(os.path.join(name, "config.json")):
             raise ConfigError(f"{original}: this folder has no config.json, so it is not a model folder; {hint}.")
-    elif _looks_like_local_path(name) or os.path.exists(name):
-        raise ConfigError(f"{original}: model folder not found; {hint}.")
+    elif os.path.exists(name):
+        raise ConfigError(f"{original}: is a file, not a model folder; {hint}.")
+    else:
+        error = missing_model_error(name)
+        if error is not None:
+            raise error
     try:
         return AutoConfig.from_pretrained(name, **kwargs)
     except (OSError, ValueError) as err:
@@ -321,7 +319,7 @@ def get_model(
 
     * A folder saved by this module: its saved head is restored when ``head`` is None or
       the same; a different ``head`` keeps the trained backbone and starts a fresh head.
-    * An encoder checkpoint (``minilm``, a hub name, a folder): the backbone is loaded with
+    * An encoder checkpoint (``e5-small``, ``minilm``, a hub name, a folder): the backbone is loaded with
       ``AutoModel.from_pretrained`` and ``head`` (default ``linear``) is freshly initialised.
     * A Hugging Face ``*ForQuestionAnswering`` checkpoint with ``head`` None/``linear``: its
       trained ``qa_outputs`` layer becomes our linear head, so fine-tuned QA models keep working.
