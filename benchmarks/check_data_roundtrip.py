@@ -10,7 +10,12 @@ Tokenizers compared:
   (particles glued to words: 혐의로 is one token);
 * ``wordpiece-morph`` — the same, its vocabulary trained on Kiwi morpheme-segmented text
   (as KLUE's vocabularies were) and applied to raw text;
-* ``char`` — one token per character: the reference where every boundary is reachable.
+* ``char`` — one token per character: the reference where every boundary is reachable;
+* ``e5-small`` — multilingual-e5-small's XLM-R SentencePiece (the default reader).
+
+Each is measured with token boundaries only (``--morpheme_boundaries false``: what the tokenizer alone
+reaches); ``e5-small`` and ``wordpiece-raw`` also with odqa's default post-processing, which lets an
+answer end inside its last token before Korean particles (``+ morpheme boundaries``).
 
   flock /tmp/odqa-cpu.lock python benchmarks/check_data_roundtrip.py [--no_write]
 """
@@ -25,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import KORQUAD, update_section  # noqa: E402
 
 DESCRIPTION = {
+    "e5-small": "multilingual-e5-small (XLM-R SentencePiece Unigram, 250k pieces: particles often glued to words)",
     "minilm": "offline all-MiniLM-L6-v2 (English uncased WordPiece: Hangul → jamo, some words → one [UNK])",
     "wordpiece-raw": "WordPiece trained with `tokenizers` on the raw Korean text (particles glued to words)",
     "wordpiece-morph": "the same, its vocabulary trained on Kiwi morpheme-segmented text (as KLUE's were)",
@@ -54,14 +60,21 @@ def main() -> None:
     examples = load_mrc_dataset(args.dataset, require_answers=True)
     texts = list(dict.fromkeys(examples["context"])) + list(examples["question"])
     tokenizers = {
+        "e5-small": load_tokenizer("e5-small"),
         "minilm": load_tokenizer("minilm"),
         "wordpiece-raw": train_wordpiece_tokenizer(texts, args.vocab_size),
         "wordpiece-morph": train_wordpiece_tokenizer(morpheme_texts(texts), args.vocab_size),
         "char": build_char_tokenizer(texts),
     }
+    runs = [(name, tokenizer, False) for name, tokenizer in tokenizers.items()]
+    runs[1:1] = [("e5-small", tokenizers["e5-small"], True)]
+    runs.append(("wordpiece-raw", tokenizers["wordpiece-raw"], True))
     results = {}
-    for name, tokenizer in tokenizers.items():
-        report, _ = round_trip(QAProcessor(tokenizer), examples, max_listed=2)
+    for base, tokenizer, boundaries in runs:
+        name = base + (" + morpheme boundaries" if boundaries else "")
+        DESCRIPTION[name] = DESCRIPTION[base] + ("; answers may end inside a token before particles/copula"
+                                                 if boundaries else "")
+        report, _ = round_trip(QAProcessor(tokenizer, morpheme_boundaries=boundaries), examples, max_listed=2)
         results[name] = {
             "round_trip_exact_match": report["round_trip_exact_match"],
             "round_trip_f1": report["round_trip_f1"],

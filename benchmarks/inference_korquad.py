@@ -6,6 +6,12 @@ each k, through the stages of ``ODQAPipeline.run`` (the code `odqa infer` runs),
 each ``--retriever_weights`` value (span score = reader score + w x bm25 score). Next to it: the same
 reader given each question's gold passage (the reader's ceiling without retrieval errors).
 
+With ``--articles even`` the questions come from the articles the reader trained on: that run is
+where the default retriever weight is chosen (``--retriever_weights`` grid), never on the odd ones.
+``--latency_questions N`` also times N single questions at k=5 through ``ODQAPipeline`` (p50/p95).
+
+  flock /tmp/odqa-cpu.lock python benchmarks/inference_korquad.py --articles even --ks 5 20 \
+      --retriever_weights 0 0.02 0.05 0.1 0.2
   flock /tmp/odqa-cpu.lock python benchmarks/inference_korquad.py --questions 100 --ks 1 5 10 20
 """
 from __future__ import annotations
@@ -31,6 +37,10 @@ def main() -> int:
                         help="span score = reader score + w x bm25 score; one read per k serves every w")
     parser.add_argument("--quantize", default="none", choices=["none", "int8", "int8-dynamic"],
                         help="int8 is calibrated on 128 windows of even-article (training) questions")
+    parser.add_argument("--articles", default="odd", choices=["odd", "even"],
+                        help="odd: held-out questions; even: the reader's training articles (to choose settings)")
+    parser.add_argument("--latency_questions", type=int, default=0,
+                        help="also time this many single questions at k=5 through ODQAPipeline (p50/p95)")
     parser.add_argument("--no_write", action="store_true", help="print only, do not update BENCHMARKS.md")
     args = parser.parse_args()
 
@@ -45,7 +55,8 @@ def main() -> int:
 
     reader_dir = find_reader(args.reader)
     tmp = Path(tempfile.mkdtemp(prefix="odqa_infer_korquad_"))
-    qfile = odd_article_questions(tmp / "q.json", args.questions or None, seed=0)
+    parity = 1 if args.articles == "odd" else 0
+    qfile = odd_article_questions(tmp / "q.json", args.questions or None, seed=0, parity=parity)
     questions = load_questions(qfile)
     references = load_references(str(qfile))
     corpus = half_corpus()
@@ -87,18 +98,37 @@ def main() -> int:
                          metrics["retrieval"].get(f"recall@{k}"), len(questions) / seconds, len(features) / len(questions)))
             print(rows[-1], flush=True)
 
+    latency = None
+    if args.latency_questions:
+        import numpy as np
+
+        from odqa.pipeline.pipeline import ODQAPipeline
+
+        pipe = ODQAPipeline(retriever, reader)
+        reader.show_progress = False
+        seconds = []
+        for q in questions[:args.latency_questions]:
+            start = time.perf_counter()
+            pipe(q["question"], top_k=5)
+            seconds.append(time.perf_counter() - start)
+        latency = (len(seconds), float(np.percentile(seconds, 50)), float(np.percentile(seconds, 95)))
+        print("latency", latency, flush=True)
+
+    held_out = args.articles == "odd"
     lines = [
-        "## End to end on KorQuAD, split by article" + ("" if args.quantize == "none" else f", reader {args.quantize}")
-        + " (`benchmarks/inference_korquad.py`)", "",
-        f"Command: `flock /tmp/odqa-cpu.lock python benchmarks/inference_korquad.py --questions {args.questions} "
-        f"--ks {' '.join(map(str, args.ks))} --batch_size {args.batch_size} --quantize {args.quantize} "
-        f"--retriever_weights {' '.join(f'{w:g}' for w in args.retriever_weights)}`  ",
+        "## End to end on KorQuAD, split by article" + ("" if held_out else ", TRAINING articles (choosing the weight)")
+        + ("" if args.quantize == "none" else f", reader {args.quantize}") + " (`benchmarks/inference_korquad.py`)", "",
+        f"Command: `flock /tmp/odqa-cpu.lock python benchmarks/inference_korquad.py --articles {args.articles} "
+        f"--questions {args.questions} --ks {' '.join(map(str, args.ks))} --batch_size {args.batch_size} "
+        f"--quantize {args.quantize} --retriever_weights {' '.join(f'{w:g}' for w in args.retriever_weights)}"
+        + (f" --latency_questions {args.latency_questions}" if args.latency_questions else "") + "`  ",
         f"Machine: {machine()}.  ",
         f"Reader: {reader_description(reader_dir)}; max_seq_len 384, stride 128, per-passage reading, "
         f"quantize {args.quantize}.  ",
-        f"Questions: {len(questions)} random questions (seed 0) of the ODD articles of {KORQUAD.name}; corpus: all "
-        f"{len(corpus)} passages of the half; bm25 with default settings (index built in {index_seconds:.1f} s). "
-        f"{MINILM_NOTE}", "",
+        f"Questions: {len(questions)} random questions (seed 0) of the {args.articles.upper()} articles of "
+        f"{KORQUAD.name}{'' if held_out else ' (the reader trained on them)'}; corpus: all {len(corpus)} passages of "
+        f"the half; bm25 with default settings (index built in {index_seconds:.1f} s)."
+        + (f" {MINILM_NOTE}" if "minilm" in reader_description(reader_dir).lower() else ""), "",
         "| passages read | EM | F1 | recall@k | questions/s | windows/question |", "|---|---:|---:|---:|---:|---:|",
     ]
     for name, em, f1, recall, qps, windows in rows:
@@ -107,10 +137,14 @@ def main() -> int:
     lines += ["", "questions/s covers retrieval + reading (tokenization, forward, post-processing for every weight) "
               "after the models are loaded; the forward pass is nearly all of it (see the stage table). The retriever "
               "weight only changes how spans of different passages are compared (`--retriever_weight` of `odqa infer`)."]
+    if latency is not None:
+        lines += ["", f"One question at a time through `ODQAPipeline` (bm25 top-5, quantize {args.quantize}, "
+                  f"{latency[0]} questions): latency p50 **{latency[1]:.3f} s**, p95 {latency[2]:.3f} s."]
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        update_section("inference_korquad" + ("" if args.quantize == "none" else f"_{args.quantize}"), text)
+        update_section("inference_korquad" + ("" if held_out else "_even")
+                       + ("" if args.quantize == "none" else f"_{args.quantize}"), text)
     return 0
 
 
