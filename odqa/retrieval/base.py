@@ -7,15 +7,13 @@ corpus inside makes an index self-contained: ``load_retriever(dir)`` needs nothi
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from odqa.errors import IndexLoadError
 from odqa.retrieval.corpus import Corpus
-from odqa.utils.io import read_json, write_json
+from odqa.utils.io import atomic_directory, read_json, write_json
 
 INDEX_FORMAT = "odqa-index"
 INDEX_VERSION = 1
@@ -81,20 +79,8 @@ class IndexedRetriever:
         """Write the index to a temp dir next to ``directory``, then rename it into place."""
         self._require_index()
         directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
-        try:
+        with atomic_directory(directory) as tmp:
             self.save_into(tmp)
-            if directory.exists():
-                old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-                os.replace(directory, old)
-                os.replace(tmp, directory)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return directory
 
     def save_into(self, directory: Path) -> None:
