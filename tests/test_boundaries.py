@@ -27,7 +27,7 @@ def test_refine_span_cuts_only_inside_the_last_token():
     assert refine_span(context, start, end, start + 2, morpheme_boundaries=False) == (start, end)
     # SentencePiece offsets include the space before a word
     assert refine_span(context, start - 1, end, start + 2) == (start, start + 3)
-    assert strip_whitespace(" 가 ", 0, 4) == (1, 2) and strip_whitespace("   ", 0, 3) == (3, 3)
+    assert strip_whitespace(" 가 ", 0, 3) == (1, 2) and strip_whitespace("   ", 0, 3) == (3, 3)
 
 
 class _Feats(dict):

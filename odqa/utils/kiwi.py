@@ -5,8 +5,9 @@ from functools import lru_cache
 
 
 @lru_cache(maxsize=2)
-def get_kiwi(num_workers: int = 0):
-    """A shared ``kiwipiepy.Kiwi``; ``num_workers`` > 1 tokenizes lists of texts on that many threads."""
+def get_kiwi(num_workers: int | None = None):
+    """A shared ``kiwipiepy.Kiwi``; ``num_workers`` > 1 tokenizes lists of texts on that many threads
+    (None: Kiwi's default, for short texts analysed one at a time)."""
     from kiwipiepy import Kiwi
 
-    return Kiwi(num_workers=num_workers)
+    return Kiwi() if num_workers is None else Kiwi(num_workers=num_workers)
