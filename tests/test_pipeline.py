@@ -10,6 +10,7 @@ import torch
 
 from odqa.errors import ConfigError
 from odqa.pipeline import Answer, ExtractiveReader, ODQAPipeline, PassageToRead, ReadOptions, passages_from_table
+from odqa.pipeline.reading import DEFAULT_RETRIEVER_WEIGHT
 from odqa.reader.processor import WindowConfig
 from tests.conftest import SAMPLE_DIR
 
@@ -86,7 +87,9 @@ def test_answers_point_into_their_passage(reader, sample_corpus):
     by_id = {p.passage_id: p for p in passages}
     for a in answers:
         assert a.passage == by_id[a.passage_id].text and a.passage[a.start:a.end] == a.text != ""
-        assert a.reader_score == pytest.approx(a.score)  # retriever_weight 0
+        # the default weight adds a share of the retriever score of the answer's own passage
+        assert a.retriever_score == by_id[a.passage_id].score
+        assert a.score == pytest.approx(a.reader_score + DEFAULT_RETRIEVER_WEIGHT * a.retriever_score)
     assert [a.score for a in answers] == sorted((a.score for a in answers), reverse=True)
     assert sum(a.probability for a in answers) == pytest.approx(1.0)
 

@@ -20,7 +20,8 @@ class Answer:
     """One answer span. ``start``/``end`` are character offsets into ``passage`` (the passage's own text),
     so ``passage[start:end] == text`` in both reading modes.
 
-    ``reader_score`` is start + end logit; ``score`` adds ``retriever_weight`` x ``retriever_score``;
+    ``reader_score`` is start + end logit (minus the window's no-answer score when the reader scores
+    against null, the default); ``score`` adds ``retriever_weight`` x ``retriever_score``;
     ``probability`` is the softmax of ``score`` over the question's n-best list.
     """
 

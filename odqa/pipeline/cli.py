@@ -73,8 +73,9 @@ class InferReaderArguments:
         "help": "passage: read each top-k passage on its own and take the best span across them; concat: join the "
                 "top-k passages into one context.", "choices": list(READ_MODES)})
     retriever_weight: float = field(default=DEFAULT_RETRIEVER_WEIGHT, metadata={
-        "help": "Span score = start logit + end logit + this x the retriever score of its passage. Helps when the "
-                "reader's scores do not compare well across passages (e.g. 0.2 with bm25; see docs/pipeline.md)."})
+        "help": "Span score = reader score (start + end logit, minus the window's no-answer score) + this x the "
+                "retriever score of its passage. The default was chosen with bm25 on training articles "
+                "(docs/pipeline.md); other retrievers' scores have other scales."})
     quantize: str = field(default="none", metadata={
         "help": "Faster CPU reading at a small accuracy cost. int8: the encoder in int8 (weights and activations) "
                 "with OpenVINO, calibrated on --calibration_windows windows, ~2.5x (needs `pip install \"odqa[int8]\"`); "

@@ -29,7 +29,7 @@ from odqa.reader.processor import QAProcessor, WindowConfig
 READ_MODES = ("passage", "concat")
 # span score += this x the retriever score of its passage; the one default of the CLI, the Python API and
 # the quickstart, chosen on the TRAINING articles of the KorQuAD split (BENCHMARKS.md, end to end)
-DEFAULT_RETRIEVER_WEIGHT = 0.0
+DEFAULT_RETRIEVER_WEIGHT = 0.2
 CONCAT_SEPARATOR = "\n\n"
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
