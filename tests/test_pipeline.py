@@ -1,6 +1,7 @@
 """The reader at inference time and the notebook API, on a tiny random reader over data/sample."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -178,6 +179,52 @@ def test_pipeline_call_single_and_batched(reader_dir, index_dir):
     assert len(batched) == 2
     assert [(a.passage_id, a.start, a.end) for a in batched[0]] == [(a.passage_id, a.start, a.end) for a in answers]
     np.testing.assert_allclose([a.score for a in batched[0]], [a.score for a in answers], atol=1e-4)
+
+
+def test_notebook_calls_are_quiet_unless_asked(reader_dir, index_dir, capfd):
+    """A library call on a few questions draws no progress bars by default; show_progress=True draws them."""
+    pipe = ODQAPipeline.from_pretrained(str(reader_dir), str(index_dir), window=WINDOW)
+    capfd.readouterr()
+    pipe(["경복궁이 처음 지어진 해는?", "태양계에서 가장 큰 행성은?"], top_k=3)
+    assert capfd.readouterr().err == ""
+    loud = ODQAPipeline.from_pretrained(str(reader_dir), str(index_dir), window=WINDOW, batch_size=2,
+                                        show_progress=True)
+    capfd.readouterr()
+    loud.run([{"id": "a", "question": "경복궁이 처음 지어진 해는?"}, {"id": "b", "question": "태양계?"}], top_k=3)
+    err = capfd.readouterr().err
+    assert "test features" in err and "read" in err
+
+
+def test_progress_policy():
+    from odqa.utils.progress import AUTO_PROGRESS_MIN_ITEMS, datasets_progress, wants_progress
+    from datasets.utils import logging as ds_logging
+
+    assert not wants_progress(None, AUTO_PROGRESS_MIN_ITEMS - 1) and wants_progress(None, AUTO_PROGRESS_MIN_ITEMS)
+    assert wants_progress(True, 2) and not wants_progress(True, 1) and not wants_progress(False, 10**6)
+    before = ds_logging.is_progress_bar_enabled()
+    with datasets_progress(False):
+        assert not ds_logging.is_progress_bar_enabled()
+    assert ds_logging.is_progress_bar_enabled() == before
+
+
+def test_python_api_and_cli_share_their_defaults():
+    """Top-k, retriever weight and windows: one definition for `odqa infer`, `odqa train-mrc` and the Python API."""
+    import inspect
+
+    from odqa.pipeline.cli import InferReaderArguments, InferRunArguments
+    from odqa.pipeline.reading import DEFAULT_TOP_K
+    from odqa.reader.train import ReaderDataArguments
+
+    window = WindowConfig()
+    for args in (InferReaderArguments, ReaderDataArguments):
+        fields = {f.name: f.default for f in dataclasses.fields(args)}
+        assert (fields["max_seq_len"], fields["doc_stride"], fields["max_ans_len"]) == \
+            (window.max_seq_length, window.doc_stride, window.max_answer_length)
+    assert {f.name: f.default for f in dataclasses.fields(InferRunArguments)}["top_k_retrieval"] == DEFAULT_TOP_K
+    assert inspect.signature(ODQAPipeline.__call__).parameters["top_k"].default == DEFAULT_TOP_K
+    assert inspect.signature(ODQAPipeline.run).parameters["top_k"].default == DEFAULT_TOP_K
+    assert {f.name: f.default for f in dataclasses.fields(InferReaderArguments)}["retriever_weight"] == \
+        ReadOptions().retriever_weight == DEFAULT_RETRIEVER_WEIGHT
 
 
 def test_pipeline_needs_an_indexed_retriever(reader):

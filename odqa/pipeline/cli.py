@@ -1,11 +1,11 @@
 """`odqa infer` / `inference.py`: retrieve passages for questions, read them, write and score answers.
 
 Examples:
-  # the sample: build (or reuse) a BM25 index over all sample passages, read the top 10, score
+  # the sample: build (or reuse) a BM25 index over all sample passages, read the top 5 (the default), score
   python inference.py --retriever_type bm25 \\
       --corpus data/sample/train.json data/sample/validation.json data/sample/extra_passages.jsonl \\
       --index models/sample_bm25 --model models/sample_reader \\
-      --dataset_path data/sample/validation.json --top_k_retrieval 10 --do_eval --output_dir outputs/sample
+      --dataset_path data/sample/validation.json --do_eval --output_dir outputs/sample
 
   # replay the retrieval of an earlier run (or of an Elasticsearch server) and read concatenated passages
   python inference.py --retriever_type csv --csv outputs/sample/retrieved.csv --read_mode concat \\
@@ -27,10 +27,13 @@ from typing import Any, Optional
 
 from odqa.errors import ConfigError
 from odqa.pipeline.quantization import DEFAULT_CALIBRATION_WINDOWS, QUANTIZE_CHOICES
-from odqa.pipeline.reading import DEFAULT_RETRIEVER_WEIGHT, READ_MODES
+from odqa.pipeline.reading import DEFAULT_RETRIEVER_WEIGHT, DEFAULT_TOP_K, READ_MODES
+from odqa.reader.processor import WindowConfig
 from odqa.retrieval.cli import CorpusArguments, RetrieverArguments
 from odqa.utils.args import parse_cli
 from odqa.utils.io import write_json
+
+_WINDOW = WindowConfig()  # window defaults live in one place: the processor's config
 
 logger = logging.getLogger("odqa.infer")
 
@@ -57,14 +60,14 @@ class InferCorpusArguments(CorpusArguments):
 class InferReaderArguments:
     model: str = field(metadata={"help": "Trained reader folder (any head), e.g. models/sample_reader, or a "
                                          "*ForQuestionAnswering checkpoint."})
-    max_seq_len: int = field(default=384, metadata={"help": "Tokens per window (question + context)."})
-    doc_stride: int = field(default=128, metadata={"help": "Token overlap between windows of one passage."})
-    max_query_length: int = field(default=64, metadata={"help": "Questions are cut to this many tokens."})
-    max_ans_len: int = field(default=30, metadata={"help": "Longest answer span, in tokens."})
-    n_best_size: int = field(default=20, metadata={"help": "Candidate spans kept per question (nbest file)."})
-    morpheme_boundaries: bool = field(default=True, metadata={
+    max_seq_len: int = field(default=_WINDOW.max_seq_length, metadata={"help": "Tokens per window (question + context)."})
+    doc_stride: int = field(default=_WINDOW.doc_stride, metadata={"help": "Token overlap between windows of one passage."})
+    max_query_length: int = field(default=_WINDOW.max_query_length, metadata={"help": "Questions are cut to this many tokens."})
+    max_ans_len: int = field(default=_WINDOW.max_answer_length, metadata={"help": "Longest answer span, in tokens."})
+    n_best_size: int = field(default=_WINDOW.n_best_size, metadata={"help": "Candidate spans kept per question (nbest file)."})
+    morpheme_boundaries: bool = field(default=_WINDOW.morpheme_boundaries, metadata={
         "help": "Answers may end inside a token before Korean particles or a copula (정육점을 -> 정육점)."})
-    score_against_null: bool = field(default=True, metadata={
+    score_against_null: bool = field(default=_WINDOW.score_against_null, metadata={
         "help": "Score a span as start + end logit minus its window's no-answer score, so spans compare across "
                 "passages; false: the raw start + end logit."})
     batch_size: int = field(default=32, metadata={
@@ -93,7 +96,7 @@ class InferRunArguments:
     dataset_path: str = field(metadata={"help": "Questions: SQuAD/KorQuAD JSON (with or without answers), "
                                                 ".jsonl/.csv with id,question, or a datasets folder."})
     output_dir: str = field(default="outputs/infer", metadata={"help": "Where the output files go."})
-    top_k_retrieval: int = field(default=10, metadata={"help": "Passages retrieved and read per question."})
+    top_k_retrieval: int = field(default=DEFAULT_TOP_K, metadata={"help": "Passages retrieved and read per question."})
     passage_score_ratio: float = field(default=0.0, metadata={
         "help": "Passage-level cut: read a retrieved passage only if its score is at least this share of the "
                 "question's top score (0 = read all top-k; the top passage is always read)."})
@@ -170,7 +173,6 @@ def run_inference(retriever_args: InferRetrieverArguments, corpus_args: InferCor
     from odqa.pipeline.outputs import METRICS_FILE, evaluate_result, format_summary, write_outputs
     from odqa.pipeline.pipeline import ODQAPipeline
     from odqa.pipeline.reading import ExtractiveReader, ReadOptions
-    from odqa.reader.processor import WindowConfig
     from odqa.retrieval.questions import load_questions
 
     if run_args.top_k_retrieval < 1:

@@ -13,8 +13,9 @@ from typing import Any, Sequence
 
 from odqa.errors import ConfigError
 from odqa.pipeline.answers import Answer, PassageToRead
-from odqa.pipeline.reading import ExtractiveReader, ReadOptions
+from odqa.pipeline.reading import DEFAULT_TOP_K, ExtractiveReader, ReadOptions
 from odqa.reader.processor import WindowConfig
+from odqa.utils.progress import wants_progress
 
 
 @dataclass
@@ -72,7 +73,7 @@ class ODQAPipeline:
     @classmethod
     def from_pretrained(cls, reader_path: str, index_dir: str, window: WindowConfig | None = None,
                         read_options: ReadOptions | None = None, batch_size: int = 32, quantize: str | None = None,
-                        score_ratio: float = 0.0, show_progress: bool = True) -> "ODQAPipeline":
+                        score_ratio: float = 0.0, show_progress: bool | None = None) -> "ODQAPipeline":
         """A trained reader folder plus a saved index directory (any retriever)."""
         from odqa.retrieval.registry import load_retriever
 
@@ -81,8 +82,12 @@ class ODQAPipeline:
                                                   quantize=quantize, show_progress=show_progress)
         return cls(retriever, reader, read_options, score_ratio)
 
-    def run(self, questions: Sequence[dict[str, str]], top_k: int = 10, show_progress: bool = True) -> PipelineResult:
-        """Questions ``[{id, question}]`` -> retrieval table + n-best answers, all questions batched."""
+    def run(self, questions: Sequence[dict[str, str]], top_k: int = DEFAULT_TOP_K,
+            show_progress: bool | None = None) -> PipelineResult:
+        """Questions ``[{id, question}]`` -> retrieval table + n-best answers, all questions batched.
+
+        ``show_progress``: True always, False never, None (default) only for long work (many questions).
+        """
         from odqa.retrieval.table import retrieve_table
 
         if top_k < 1:
@@ -95,14 +100,15 @@ class ODQAPipeline:
                                   f"{'empty' if isinstance(text, str) else 'missing'}; give a non-empty string.")
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        table = retrieve_table(self.retriever, questions, top_k, show_progress=show_progress)
+        table = retrieve_table(self.retriever, questions, top_k,
+                               show_progress=wants_progress(show_progress, len(questions)))
         timings["retrieve"] = time.perf_counter() - start
         passages = passages_from_table(table, self.retriever.corpus, self.score_ratio)
         answers = self.reader.read([q["question"] for q in questions], passages, self.read_options, timings)
         timings["total"] = time.perf_counter() - start
         return PipelineResult(questions, table, answers, timings)
 
-    def __call__(self, questions: str | Sequence[str], top_k: int = 5, num_answers: int = 5
+    def __call__(self, questions: str | Sequence[str], top_k: int = DEFAULT_TOP_K, num_answers: int = 5
                  ) -> list[Answer] | list[list[Answer]]:
         """One question -> its best ``num_answers`` answers; a list of questions -> one such list each."""
         single = isinstance(questions, str)
@@ -112,6 +118,6 @@ class ODQAPipeline:
             raise ConfigError(f"ODQAPipeline expects a question string or a list of strings, got {kind}.")
         texts = [questions] if single else list(questions)
         result = self.run([{"id": str(i), "question": q} for i, q in enumerate(texts)], top_k,
-                          show_progress=self.reader.show_progress and len(texts) > 1)
+                          show_progress=self.reader.show_progress)
         answers = [a[:num_answers] for a in result.answers]
         return answers[0] if single else answers

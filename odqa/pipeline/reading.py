@@ -25,8 +25,12 @@ from odqa.errors import ConfigError
 from odqa.pipeline.answers import Answer, PassageToRead
 from odqa.pipeline.quantization import DEFAULT_CALIBRATION_WINDOWS, calibration_sample
 from odqa.reader.processor import QAProcessor, WindowConfig
+from odqa.utils.progress import datasets_progress, wants_progress
 
 READ_MODES = ("passage", "concat")
+# passages retrieved and read per question: the one default of the CLI, the Python API and the quickstart
+# (on held-out KorQuAD articles top-5 answers as well as top-20 at a quarter of the reading, BENCHMARKS.md)
+DEFAULT_TOP_K = 5
 # span score += this x the retriever score of its passage; the one default of the CLI, the Python API and
 # the quickstart, chosen on the TRAINING articles of the KorQuAD split (BENCHMARKS.md, end to end)
 DEFAULT_RETRIEVER_WEIGHT = 0.2
@@ -83,7 +87,7 @@ class ExtractiveReader:
     """
 
     def __init__(self, model, tokenizer, window: WindowConfig | None = None, batch_size: int = 32,
-                 show_progress: bool = True, calibration_windows: int = DEFAULT_CALIBRATION_WINDOWS) -> None:
+                 show_progress: bool | None = None, calibration_windows: int = DEFAULT_CALIBRATION_WINDOWS) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         if batch_size < 1:
@@ -101,7 +105,7 @@ class ExtractiveReader:
 
     @classmethod
     def from_pretrained(cls, path: str, window: WindowConfig | None = None, batch_size: int = 32,
-                        quantize: str | None = None, show_progress: bool = True,
+                        quantize: str | None = None, show_progress: bool | None = None,
                         calibration_windows: int = DEFAULT_CALIBRATION_WINDOWS) -> "ExtractiveReader":
         """Load a trained reader folder (any head) and its tokenizer.
 
@@ -165,7 +169,8 @@ class ExtractiveReader:
 
     def featurize(self, examples):
         """Tokenize every example into windows, once (the QAProcessor used in training)."""
-        return self.processor.get_test_features(examples)
+        with datasets_progress(wants_progress(self.show_progress, len(examples))):
+            return self.processor.get_test_features(examples)
 
     def forward(self, features, timings: dict[str, float] | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Start/end logits per window (each of the window's own length), computed in length-sorted batches.
@@ -189,7 +194,7 @@ class ExtractiveReader:
             ends: list[np.ndarray] = [np.empty(0, np.float32)] * n
             batches = [order[i:i + self.batch_size] for i in range(0, n, self.batch_size)]
         with torch.inference_mode():
-            for batch in tqdm(batches, desc="read", unit="batch", disable=not self.show_progress or len(batches) < 2):
+            for batch in tqdm(batches, desc="read", unit="batch", disable=not wants_progress(self.show_progress, n)):
                 with _timed(timings, "collate"):
                     padded = self.tokenizer.pad({c: [inputs[c][i] for i in batch] for c in columns},
                                                 return_tensors="pt")

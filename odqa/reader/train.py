@@ -29,7 +29,10 @@ from transformers import TrainingArguments
 
 from odqa.errors import ConfigError
 from odqa.utils.args import parse_cli
+from odqa.reader.processor import WindowConfig
 from odqa.utils.io import write_json
+
+_WINDOW = WindowConfig()  # window defaults live in one place: the processor's config
 
 logger = logging.getLogger("odqa.train")
 
@@ -82,19 +85,19 @@ class ReaderDataArguments:
     dataset_dir: str | None = field(default=None, metadata={
         "help": "A datasets.save_to_disk DatasetDict folder with train/validation splits (KLUE-MRC layout); "
                 "overrides --train_dataset/--eval_dataset."})
-    max_seq_len: int = field(default=384, metadata={"help": "Tokens per window (question + context)."})
-    doc_stride: int = field(default=128, metadata={"help": "Token overlap between windows of one context."})
-    max_query_length: int = field(default=64, metadata={"help": "Questions are cut to this many tokens."})
-    max_ans_len: int = field(default=30, metadata={"help": "Longest answer span, in tokens."})
-    n_best_size: int = field(default=20, metadata={"help": "Candidate spans kept per example."})
+    max_seq_len: int = field(default=_WINDOW.max_seq_length, metadata={"help": "Tokens per window (question + context)."})
+    doc_stride: int = field(default=_WINDOW.doc_stride, metadata={"help": "Token overlap between windows of one context."})
+    max_query_length: int = field(default=_WINDOW.max_query_length, metadata={"help": "Questions are cut to this many tokens."})
+    max_ans_len: int = field(default=_WINDOW.max_answer_length, metadata={"help": "Longest answer span, in tokens."})
+    n_best_size: int = field(default=_WINDOW.n_best_size, metadata={"help": "Candidate spans kept per example."})
     negatives_per_question: int = field(default=0, metadata={
         "help": "Add this many retrieved negative passages per training question: its top BM25 passages among "
                 "the training contexts that hold none of its answers, labelled 'no answer'. Makes span scores "
                 "comparable across passages in open-domain reading (1-2 is plenty)."})
-    morpheme_boundaries: bool = field(default=True, metadata={
+    morpheme_boundaries: bool = field(default=_WINDOW.morpheme_boundaries, metadata={
         "help": "Answers may end inside a token before Korean particles or a copula (정육점을 -> 정육점); "
                 "`--morpheme_boundaries false` keeps token boundaries only."})
-    score_against_null: bool = field(default=True, metadata={
+    score_against_null: bool = field(default=_WINDOW.score_against_null, metadata={
         "help": "Score a span as start + end logit minus its window's no-answer score (comparable across windows "
                 "and passages); false: the raw start + end logit."})
     use_max_padding: bool = field(default=False, metadata={
@@ -171,7 +174,7 @@ def train_reader(reader_args: ReaderArguments, data_args: ReaderDataArguments,
 
     from odqa.reader.callbacks import EMGatedCheckpointCallback, TimeBudgetCallback, build_freeze_callback
     from odqa.reader.modeling import get_model
-    from odqa.reader.processor import QAProcessor, WindowConfig
+    from odqa.reader.processor import QAProcessor
     from odqa.reader.tokenizer import load_tokenizer
     from odqa.reader.trainer import QATrainer
 
