@@ -77,6 +77,13 @@ def test_summary_is_printed(setup, tmp_path, capsys):
     assert out.count("Q: ") == 2 and "answer:" in out and "top passages:" in out
 
 
+def test_scores_print_with_enough_digits_to_tell_passages_apart():
+    from odqa.pipeline.outputs import format_score
+
+    assert format_score(0.1234) == "0.1234" and format_score(0.1236) != format_score(0.1234)  # tf-idf cosines
+    assert format_score(23.456) == "23.46" and format_score(-1.5) == "-1.5"  # bm25, reader logits
+
+
 def test_evaluation_matches_odqa_evaluate(setup, first_run, capsys):
     capsys.readouterr()
     assert main(["evaluate", "--dataset", str(setup["questions"]), "--predictions",

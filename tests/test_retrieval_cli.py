@@ -53,6 +53,15 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path, squad_file, capsys):
     assert main(["index", "--corpus", str(tmp_path / "missing.jsonl"), "--tokenizer", "bigram",
                  "--output", str(tmp_path / "i")]) == 2
     assert "missing.jsonl: corpus file not found" in capsys.readouterr().err
+    # an existing index is never replaced silently
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "meta.json").write_text("{}")
+    assert main(["index", "--corpus", str(squad_file), "--tokenizer", "bigram", "--output", str(tmp_path / "kept")]) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "kept" / "meta.json").read_text() == "{}"
+    assert main(["index", "--corpus", str(squad_file), "--tokenizer", "bigram", "--output", str(tmp_path / "kept"),
+                 "--overwrite"]) == 0
+    assert json.loads(capsys.readouterr().out)["passages"] > 0 and (tmp_path / "kept" / "meta.json").read_text() != "{}"
     assert main(["eval-retrieval", "--dataset", str(squad_file), "--retriever", "DenseRetrieval"]) == 2
     assert "not available" in capsys.readouterr().err
 

@@ -9,7 +9,7 @@ import pytest
 from odqa.errors import ConfigError, DataError, IndexLoadError
 from odqa.retrieval.base import Hit
 from odqa.retrieval.corpus import Corpus
-from odqa.retrieval.fusion import reciprocal_rank_fusion, weighted_sum_fusion
+from odqa.retrieval.fusion import reciprocal_rank_fusion, weighted_sum_fusion, zscore_fusion
 from odqa.retrieval.registry import get_retriever, load_retriever, register_retriever, resolve_name
 
 TEXTS = ["서울은 대한민국의 수도이다", "부산은 항구 도시이다", "한강은 서울을 흐른다", "제주도는 섬이다",
@@ -119,6 +119,17 @@ def test_rrf_and_weighted_fusion_on_hand_made_rankings():
     assert [h.passage_id for h in only_first][:2] == ["x", "y"]
 
 
+def test_zscore_fusion_on_hand_made_rankings():
+    a = [Hit("x", 10.0, 1), Hit("y", 5.0, 2), Hit("z", 0.0, 3)]  # z-scores +1.22, 0, -1.22
+    b = [Hit("y", 0.9, 1), Hit("w", 0.7, 2)]  # z-scores +1, -1
+    z = {h.passage_id: h.score for h in zscore_fusion([a, b], weights=[0.5, 0.5])}
+    s = np.sqrt(1.5)
+    # a passage missing from a list gets that list's lowest z-score
+    assert z == pytest.approx({"x": 0.5 * s - 0.5, "y": 0.5, "z": -0.5 * s - 0.5, "w": -0.5 * s - 0.5})
+    assert [h.passage_id for h in zscore_fusion([a, b], weights=[1.0, 0.0])][:2] == ["x", "y"]
+    assert [h.passage_id for h in zscore_fusion([a, [Hit("q", 1.0, 1)]], weights=[0.5, 0.5])][0] == "x"
+
+
 def test_hybrid_end_to_end_and_round_trip(tmp_path, corpus):
     first = get_retriever("bm25", tokenizer="bigram")
     second = get_retriever("tfidf", tokenizer="bigram")
@@ -128,6 +139,12 @@ def test_hybrid_end_to_end_and_round_trip(tmp_path, corpus):
     hybrid.save(tmp_path / "h")
     loaded = load_retriever(tmp_path / "h")
     assert ids(loaded.retrieve(QUERIES, top_k=2)) == ids(hits)
+    # fuse() is what retrieve() does with the parts' own rankings
+    depth = [part.retrieve(QUERIES, 100) for part in hybrid.parts]
+    assert ids(hybrid.fuse(*depth, top_k=2)) == ids(hits)
+    zscore = get_retriever("hybrid", first=first, second=second, fusion="zscore", weight=0.7).index(corpus)
+    assert ids(load_retriever(zscore.save(tmp_path / "z")).retrieve(QUERIES, top_k=2)) == \
+        ids(zscore.retrieve(QUERIES, top_k=2))
     with pytest.raises(ConfigError, match="unknown fusion"):
         get_retriever("hybrid", first=first, second=second, fusion="max")
 

@@ -34,7 +34,7 @@ class RetrieverArguments:
                                     metadata={"help": "hybrid: the two retrievers to fuse."})
     hybrid_tokenizers: list[str] = field(default_factory=list, metadata={
         "help": "hybrid: one tokenizer per part (default: --tokenizer for both)."})
-    fusion: str = field(default="rrf", metadata={"help": "hybrid: rrf (reciprocal rank) or weighted (min-max sum)."})
+    fusion: str = field(default="rrf", metadata={"help": "hybrid: rrf (reciprocal rank), weighted (min-max sum) or zscore (sum of z-scores)."})
     fusion_weight: float = field(default=0.5, metadata={"help": "hybrid: share of the first part, in [0, 1]."})
     csv: Optional[str] = field(default=None, metadata={"help": "csv retriever: the results CSV to replay."})
 
@@ -51,7 +51,9 @@ class CorpusArguments:
 
 @dataclass
 class IndexArguments:
-    output: str = field(metadata={"help": "index directory to write (replaced atomically if it exists)."})
+    output: str = field(metadata={"help": "index directory to write (must not exist yet, unless --overwrite)."})
+    overwrite: bool = field(default=False, metadata={
+        "help": "replace an existing index directory (atomically: readers see the old or the new one, never half)."})
 
 
 @dataclass
@@ -130,6 +132,10 @@ def index_main(argv: list[str] | None = None) -> int:
         description="Build a retrieval index directory over a corpus.",
         epilog="example: odqa index --corpus wikipedia_documents.json --retriever bm25 --tokenizer kiwi --output idx/")
     _log_to_stderr()
+    output = Path(index_args.output)
+    if output.exists() and not index_args.overwrite and (output.is_file() or any(output.iterdir())):
+        raise ConfigError(f"--output {output}: already exists; pass --overwrite to replace it, or choose another "
+                          "directory.")
     retriever = build_retriever(retriever_args)
     if corpus_args.corpus is None and retriever_args.retriever.lower() not in {"csv", "get_retrieved_df"}:
         raise ConfigError("--corpus is required (a csv retriever may take its passages from the CSV instead).")

@@ -31,6 +31,31 @@ def weighted_sum_fusion(rankings: list[list[Hit]], weights: list[float]) -> list
     return _ranked(fused)
 
 
+def zscore_fusion(rankings: list[list[Hit]], weights: list[float]) -> list[Hit]:
+    """score(p) = sum_i w_i * z_i(p), z = (score - mean) / std over ranking i's own list; absent -> the list's
+    minimum z (a passage missing from a deep list is at least as bad as its last entry).
+
+    Unlike min-max, one outlier at the top does not squash every other score towards 0.
+    """
+    import numpy as np
+
+    fused: dict[str, float] = {}
+    floors = []
+    normalized = []
+    for ranking in rankings:
+        scores = np.array([h.score for h in ranking], dtype=np.float64)
+        std = scores.std() if len(scores) > 1 else 0.0
+        z = (scores - scores.mean()) / std if std > 0 else np.zeros_like(scores)
+        normalized.append({h.passage_id: float(v) for h, v in zip(ranking, z)})
+        floors.append(float(z.min()) if len(z) else 0.0)
+    for ids in normalized:
+        for pid in ids:
+            fused.setdefault(pid, 0.0)
+    for pid in fused:
+        fused[pid] = sum(w * ids.get(pid, floor) for w, ids, floor in zip(weights, normalized, floors))
+    return _ranked(fused)
+
+
 def _ranked(scores: dict[str, float]) -> list[Hit]:
     # ties keep first-seen order (dicts are ordered, sorted is stable)
     order = sorted(scores.items(), key=lambda item: -item[1])

@@ -8,14 +8,15 @@ from typing import Any, ClassVar
 from odqa.errors import ConfigError, IndexLoadError
 from odqa.retrieval.base import CORPUS_FILE, Hit, IndexedRetriever, read_index_meta
 from odqa.retrieval.corpus import Corpus
-from odqa.retrieval.fusion import reciprocal_rank_fusion, weighted_sum_fusion
+from odqa.retrieval.fusion import reciprocal_rank_fusion, weighted_sum_fusion, zscore_fusion
 
-FUSIONS = ("rrf", "weighted")
+FUSIONS = ("rrf", "weighted", "zscore")
 PARTS = ("first", "second")
 
 
 class HybridRetriever(IndexedRetriever):
-    """``fusion='rrf'`` (reciprocal-rank fusion) or ``'weighted'`` (min-max weighted sum).
+    """``fusion='rrf'`` (reciprocal-rank fusion), ``'weighted'`` (min-max weighted sum) or ``'zscore'``
+    (weighted sum of z-scores).
 
     Each part returns ``depth`` candidates; ``weight`` is the first part's share (second gets 1 - weight).
     """
@@ -46,11 +47,17 @@ class HybridRetriever(IndexedRetriever):
         self._require_index()
         depth = max(top_k, self.depth)
         first, second = (part.retrieve(queries, depth) for part in self.parts)
+        return self.fuse(first, second, top_k)
+
+    def fuse(self, first: list[list[Hit]], second: list[list[Hit]], top_k: int) -> list[list[Hit]]:
+        """The fused top ``top_k`` of each query from its two parts' rankings (a pure function of them)."""
         weights = [self.weight, 1.0 - self.weight]
         fused = []
         for a, b in zip(first, second):
             if self.fusion == "rrf":
                 fused.append(reciprocal_rank_fusion([a, b], k=self.rrf_k, weights=[2 * w for w in weights])[:top_k])
+            elif self.fusion == "zscore":
+                fused.append(zscore_fusion([a, b], weights)[:top_k])
             else:
                 fused.append(weighted_sum_fusion([a, b], weights)[:top_k])
         return fused
