@@ -66,6 +66,17 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path, squad_file, capsys):
     assert "not available" in capsys.readouterr().err
 
 
+def test_default_hybrid_is_the_measured_choice(tmp_path, squad_file, capsys):
+    from odqa.retrieval.hybrid import DEFAULT_FUSION, DEFAULT_FUSION_WEIGHT, DEFAULT_HYBRID_TOKENIZERS
+    from odqa.retrieval.registry import load_retriever
+
+    assert main(["index", "--corpus", str(squad_file), "--retriever", "hybrid", "--output", str(tmp_path / "h")]) == 0
+    hybrid = load_retriever(tmp_path / "h")
+    assert (hybrid.fusion, hybrid.weight) == (DEFAULT_FUSION, DEFAULT_FUSION_WEIGHT) == ("weighted", 0.9)
+    assert [p.name for p in hybrid.parts] == ["bm25", "tfidf"]
+    assert [p.params()["tokenizer"] for p in hybrid.parts] == list(DEFAULT_HYBRID_TOKENIZERS)
+
+
 @pytest.mark.integration
 def test_default_korean_configuration_beats_lucene_nori(korquad_half):
     """The issue's target on the KorQuAD dev half: above Lucene 8.7 + Nori at every cutoff."""

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from odqa.errors import ConfigError
+from odqa.retrieval.hybrid import (DEFAULT_FUSION, DEFAULT_FUSION_WEIGHT, DEFAULT_HYBRID_PARTS,
+                                   DEFAULT_HYBRID_TOKENIZERS)
 from odqa.retrieval.tokenizers import DEFAULT_TOKENIZER
 from odqa.utils.args import parse_cli
 from odqa.utils.io import write_json
@@ -30,12 +32,17 @@ class RetrieverArguments:
     title_weight: Optional[int] = field(default=None, metadata={"help": "BM25: index the title this many times "
                                                                          "with the text (default 1; 0 = text only)."})
     stopwords: Optional[str] = field(default=None, metadata={"help": "file with one stopword per line (Kiwi parts)."})
-    hybrid_parts: list[str] = field(default_factory=lambda: ["bm25", "tfidf"],
+    hybrid_parts: list[str] = field(default_factory=lambda: list(DEFAULT_HYBRID_PARTS),
                                     metadata={"help": "hybrid: the two retrievers to fuse."})
-    hybrid_tokenizers: list[str] = field(default_factory=list, metadata={
-        "help": "hybrid: one tokenizer per part (default: --tokenizer for both)."})
-    fusion: str = field(default="rrf", metadata={"help": "hybrid: rrf (reciprocal rank), weighted (min-max sum) or zscore (sum of z-scores)."})
-    fusion_weight: float = field(default=0.5, metadata={"help": "hybrid: share of the first part, in [0, 1]."})
+    hybrid_tokenizers: list[str] = field(default_factory=lambda: list(DEFAULT_HYBRID_TOKENIZERS), metadata={
+        "help": "hybrid: one tokenizer per part (default kiwi+bigram for bm25, kiwi for tfidf; --tokenizer is not "
+                "used by a hybrid)."})
+    fusion: str = field(default=DEFAULT_FUSION, metadata={
+        "help": "hybrid: rrf (reciprocal rank), weighted (min-max sum) or zscore (sum of z-scores)."})
+    fusion_weight: float = field(default=DEFAULT_FUSION_WEIGHT, metadata={
+        "help": "hybrid: share of the first part, in [0, 1]. The default hybrid (bm25 + tfidf, weighted, 0.9) was "
+                "chosen on KorQuAD training articles and ties bm25 alone there and on held-out articles: on Korean "
+                "text a sparse + sparse hybrid adds little (BENCHMARKS.md, hybrid retrieval)."})
     csv: Optional[str] = field(default=None, metadata={"help": "csv retriever: the results CSV to replay."})
 
 
@@ -105,7 +112,7 @@ def build_retriever(args: RetrieverArguments, name: str | None = None, tokenizer
     if canonical == "hybrid":
         if len(args.hybrid_parts) != 2:
             raise ConfigError(f"--hybrid_parts needs exactly two retrievers (got {args.hybrid_parts}).")
-        tokenizers = args.hybrid_tokenizers or [tokenizer or args.tokenizer] * 2
+        tokenizers = args.hybrid_tokenizers
         if len(tokenizers) != 2:
             raise ConfigError(f"--hybrid_tokenizers needs one tokenizer per part (got {tokenizers}).")
         parts = [build_retriever(args, part, tok) for part, tok in zip(args.hybrid_parts, tokenizers)]

@@ -9,8 +9,15 @@ from odqa.errors import ConfigError, IndexLoadError
 from odqa.retrieval.base import CORPUS_FILE, Hit, IndexedRetriever, read_index_meta
 from odqa.retrieval.corpus import Corpus
 from odqa.retrieval.fusion import reciprocal_rank_fusion, weighted_sum_fusion, zscore_fusion
+from odqa.retrieval.tokenizers import DEFAULT_TOKENIZER
 
 FUSIONS = ("rrf", "weighted", "zscore")
+# the default hybrid, chosen on the even (training) articles of the KorQuAD half by MRR@20
+# (benchmarks/hybrid_choice.py): on held-out articles it ties bm25 alone; sparse + sparse adds little
+DEFAULT_HYBRID_PARTS = ("bm25", "tfidf")
+DEFAULT_HYBRID_TOKENIZERS = (DEFAULT_TOKENIZER, "kiwi")
+DEFAULT_FUSION = "weighted"
+DEFAULT_FUSION_WEIGHT = 0.9
 PARTS = ("first", "second")
 
 
@@ -23,7 +30,8 @@ class HybridRetriever(IndexedRetriever):
 
     name: ClassVar[str] = "hybrid"
 
-    def __init__(self, first: Any, second: Any, fusion: str = "rrf", weight: float = 0.5, rrf_k: float = 60.0,
+    def __init__(self, first: Any, second: Any, fusion: str = DEFAULT_FUSION, weight: float = DEFAULT_FUSION_WEIGHT,
+                 rrf_k: float = 60.0,
                  depth: int = 100) -> None:
         if fusion not in FUSIONS:
             raise ConfigError(f"unknown fusion {fusion!r}; choose one of {', '.join(FUSIONS)}.")
