@@ -25,15 +25,16 @@ from report import MINILM_NOTE, REPO, machine, update_section  # noqa: E402
 
 import os  # noqa: E402
 
+from odqa.pipeline.reading import DEFAULT_TOP_K  # noqa: E402
+
 READER = REPO / "models" / "sample_reader"
 INDEX = REPO / "models" / "sample_bm25"
 QUESTIONS = REPO / "data" / "sample" / "validation.json"
-WINDOW = ["--max_seq_len", "256", "--doc_stride", "64", "--max_ans_len", "40"]  # as scripts/quickstart.sh
 
 
 def infer(weight: float, top_k: int, out: Path) -> dict:
     """One ``odqa infer`` run, as a user types it; its metrics.json."""
-    subprocess.run([sys.executable, "-m", "odqa", "infer", "--index", str(INDEX), "--model", str(READER), *WINDOW,
+    subprocess.run([sys.executable, "-m", "odqa", "infer", "--index", str(INDEX), "--model", str(READER),
                     "--dataset_path", str(QUESTIONS), "--top_k_retrieval", str(top_k),
                     "--retriever_weight", str(weight), "--do_eval", "--quiet", "--output_dir", str(out)],
                    check=True, cwd=REPO)
@@ -52,7 +53,8 @@ def time_example_script(out: Path) -> tuple[float, dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--top_k", type=int, default=3, help="passages retrieved per question (the quickstart's 3)")
+    parser.add_argument("--top_k", type=int, default=DEFAULT_TOP_K,
+                        help="passages retrieved per question (the default, as in the quickstart)")
     parser.add_argument("--retriever_weights", type=float, nargs="+", default=[0.0, 0.2])
     parser.add_argument("--skip_example", action="store_true", help="do not time scripts/train_mrc_v2_example.sh")
     parser.add_argument("--run_quickstart", action="store_true",
