@@ -227,6 +227,20 @@ def test_python_api_and_cli_share_their_defaults():
         ReadOptions().retriever_weight == DEFAULT_RETRIEVER_WEIGHT
 
 
+def test_questions_the_pipeline_refuses_or_cuts(reader_dir, index_dir, caplog):
+    pipe = ODQAPipeline.from_pretrained(str(reader_dir), str(index_dir), window=WINDOW)
+    for bad, message in (("", "empty"), ("   \n", "empty"), (None, "expects a question string"),
+                         (["경복궁?", 3], "a list holding int"), (42, "got int")):
+        with pytest.raises(ConfigError, match=message):
+            pipe(bad)
+    with pytest.raises(ConfigError, match="question 'b'.*empty"):
+        pipe.run([{"id": "a", "question": "경복궁?"}, {"id": "b", "question": " "}])
+    with caplog.at_level("WARNING", logger="odqa.reader.processor"):
+        answers = pipe("경복궁이 처음 지어진 해는? " * 2000, top_k=1)  # ~26,000 characters
+    assert answers and answers[0].text
+    assert f"cut to their first {WINDOW.max_query_length} tokens" in caplog.text
+
+
 def test_pipeline_needs_an_indexed_retriever(reader):
     from odqa.retrieval import get_retriever
 
