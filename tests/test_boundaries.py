@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from odqa.reader.boundaries import refine_span, strip_whitespace, trailing_particles_start
+from odqa.reader.boundaries import refine_span, strip_whitespace, trailing_particles_start, trim_unbalanced_edges
 from odqa.reader.postprocessing import postprocess_qa_predictions
 
 
@@ -140,3 +140,20 @@ def test_pipeline_refuses_bad_questions(char_tokenizer_dir, tmp_path):
         with pytest.raises(ConfigError, match=message):
             pipe(bad)
     assert isinstance(pipe("한강은 어디를 흐르나?", top_k=1), list)
+
+
+@pytest.mark.parametrize("span,expected", [
+    ("1698년)", "1698년"), ("(Basin", "Basin"), ("5500만 년 전)", "5500만 년 전"), ('"가나', "가나"),
+    ("(주)삼성", "(주)삼성"), ('"가나"', '"가나"'), ("카니예 웨스트(Kanye West)", "카니예 웨스트(Kanye West)"),
+    ("((a)", "(a)"), ("「서울」", "「서울」"), (") ", ""),
+])
+def test_brackets_without_their_partner_are_trimmed_from_the_edges(span, expected):
+    start, end = trim_unbalanced_edges(span, 0, len(span))
+    assert span[start:end] == expected
+
+
+def test_refine_span_trims_a_bracket_left_after_cutting_a_particle():
+    context = "그 건물은 (1698년)에 지어졌다."
+    start = context.index("1698")
+    end = context.index("에 지어") + 1
+    assert context.__getitem__(slice(*refine_span(context, start, end, end - 3))) == "1698년"

@@ -11,7 +11,8 @@ reader still chooses the longer span whenever it ends on a later token. The same
 evaluation (``QATrainer``, ``check-data``) and inference (``ExtractiveReader``).
 
 SentencePiece offsets also include the space before a word (``▁세계`` covers `` 세계``): spans are
-trimmed of surrounding whitespace.
+trimmed of surrounding whitespace. A bracket or quote at an edge of a span whose partner is not in the
+span (``1698년)``, ``(Basin``) is trimmed too: no KorQuAD gold answer has one.
 """
 from __future__ import annotations
 
@@ -55,14 +56,39 @@ def strip_whitespace(context: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+_OPENING = {"(": ")", "[": "]", "{": "}", "「": "」", "『": "』", "《": "》", "〈": "〉", "【": "】", "“": "”", "‘": "’"}
+_CLOSING = {close: open_ for open_, close in _OPENING.items()}
+_SYMMETRIC = {'"', "'"}
+
+
+def trim_unbalanced_edges(text: str, start: int, end: int) -> tuple[int, int]:
+    """``[start, end)`` without whitespace, nor brackets/quotes at its edges whose partner is not inside the span."""
+    start, end = strip_whitespace(text, start, end)
+    changed = True
+    while changed and start < end:
+        changed = False
+        span = text[start:end]
+        first, last = span[0], span[-1]
+        if (first in _OPENING and span.count(_OPENING[first]) < span.count(first)) or \
+                (first in _SYMMETRIC and span.count(first) % 2):
+            start, changed = start + 1, True
+        elif (last in _CLOSING and span.count(_CLOSING[last]) < span.count(last)) or \
+                (last in _SYMMETRIC and span.count(last) % 2):
+            end, changed = end - 1, True
+        if changed:
+            start, end = strip_whitespace(text, start, end)
+    return start, end
+
+
 def refine_span(context: str, start: int, end: int, last_token_start: int, morpheme_boundaries: bool = True
                 ) -> tuple[int, int]:
-    """The answer span a reader's token span stands for: whitespace trimmed, trailing particles cut off.
+    """The answer span a reader's token span stands for: whitespace and unpartnered brackets/quotes trimmed,
+    trailing particles cut off.
 
     ``last_token_start`` is where the span's last token begins: a particle is cut only if the cut
     falls inside that token (after its first character), never before it.
     """
-    start, end = strip_whitespace(context, start, end)
+    start, end = trim_unbalanced_edges(context, start, end)
     if not morpheme_boundaries or end <= start:
         return start, end
     space = max(context.rfind(" ", start, end), context.rfind("\n", start, end))
@@ -73,4 +99,4 @@ def refine_span(context: str, start: int, end: int, last_token_start: int, morph
     cut += word_start
     if cut <= max(last_token_start, start):
         return start, end
-    return start, cut
+    return trim_unbalanced_edges(context, start, cut)
