@@ -23,7 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import KORQUAD, machine, update_section  # noqa: E402
-from reader_learning import DEFAULT_READER_DIR, shown_path, split_by_article  # noqa: E402
+from reader_learning import DEFAULT_READER_DIR, shown_path  # noqa: E402
+
+from odqa.data.split import split_by_article  # noqa: E402
 
 
 @contextmanager

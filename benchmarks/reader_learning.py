@@ -32,6 +32,7 @@ from report import KORQUAD, MINILM_NOTE, REPO, machine, update_section  # noqa: 
 
 from transformers import TrainerCallback  # noqa: E402
 
+from odqa.data.split import split_by_article  # noqa: E402
 from odqa.utils.io import write_json  # noqa: E402
 
 DEFAULT_READER_DIR = REPO / "models" / "bench" / "korquad_even_reader"
@@ -40,16 +41,6 @@ DEFAULT_READER_DIR = REPO / "models" / "bench" / "korquad_even_reader"
 def shown_path(path: Path) -> str:
     path = path.resolve()
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
-
-
-def split_by_article(path: Path, out_dir: Path) -> tuple[Path, Path]:
-    payload = json.loads(path.read_text(encoding="utf-8"))
-    paths = []
-    for parity, name in ((0, "train_even.json"), (1, "eval_odd.json")):
-        part = {"version": payload.get("version"), "data": payload["data"][parity::2]}
-        (out_dir / name).write_text(json.dumps(part, ensure_ascii=False), encoding="utf-8")
-        paths.append(out_dir / name)
-    return paths[0], paths[1]
 
 
 def training_throughput(model_name: str, features, *, batch_size: int, steps: int, max_seq_len: int,

@@ -15,7 +15,9 @@ from odqa.errors import ODQAError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "train-mrc": ("odqa.reader.train", "main", "fine-tune an extractive reader (MRC) model"),
     "check-data": ("odqa.reader.check_data", "main", "round-trip gold answers through preprocessing and post-processing"),
+    "split-articles": ("odqa.data.split", "main", "split a SQuAD/KorQuAD file by article (even: train, odd: eval)"),
     "evaluate": ("odqa.metrics.cli", "main", "score predictions.json against a dataset (KorQuAD or SQuAD rules)"),
+    "train-dpr": ("odqa.dense.training", "main", "fine-tune the dual encoder of dense retrieval (DPR)"),
     "index": ("odqa.retrieval.cli", "index_main", "build a retrieval index over a corpus"),
     "retrieve": ("odqa.retrieval.cli", "retrieve_main", "retrieve passages for questions with a saved index"),
     "eval-retrieval": ("odqa.retrieval.cli", "eval_retrieval_main", "measure recall@k / MRR@k of a retriever"),

@@ -28,8 +28,7 @@ def add_retrieved_negatives(examples, negatives_per_question: int, retriever: st
     """
     from datasets import Dataset, concatenate_datasets
 
-    from odqa.retrieval.corpus import Corpus
-    from odqa.retrieval.registry import get_retriever
+    from odqa.retrieval.negatives import mine_hard_negatives
 
     if negatives_per_question < 0:
         raise ConfigError(f"negatives_per_question must be 0 or more (got {negatives_per_question}).")
@@ -39,25 +38,17 @@ def add_retrieved_negatives(examples, negatives_per_question: int, retriever: st
     if len(contexts) < 2:
         logger.warning("only one distinct context in the training data: no retrieved negatives to add.")
         return examples
-    corpus = Corpus.from_records({"id": str(i), "text": text} for i, text in enumerate(contexts))
-    index = get_retriever(retriever).index(corpus)
-    hits = index.retrieve(list(examples["question"]), top_k=min(candidates + 1, len(corpus)))
+    mined = mine_hard_negatives(list(examples["question"]), list(examples["context"]),
+                                [a["text"] for a in examples["answers"]], contexts, negatives_per_question,
+                                retriever, candidates)
     rows: dict[str, list] = {column: [] for column in examples.column_names}
-    for example, question_hits in zip(examples, hits):
-        answers = [a for a in example["answers"]["text"] if a.strip()]
-        taken = 0
-        for hit in question_hits:
-            if taken == negatives_per_question:
-                break
-            text = corpus[hit.passage_id].text
-            if text == example["context"] or any(a in text for a in answers):
-                continue
+    for example, negatives in zip(examples, mined):
+        for taken, row in enumerate(negatives):
             for column in examples.column_names:
                 rows[column].append(example[column])
             rows["id"][-1] = f"{example['id']}{NEGATIVE_ID_SEPARATOR}{taken}"
-            rows["context"][-1] = text
+            rows["context"][-1] = contexts[row]
             rows["answers"][-1] = {"text": [], "answer_start": []}
-            taken += 1
     if not rows["id"]:
         return examples
     negatives = Dataset.from_dict(rows, features=examples.features)

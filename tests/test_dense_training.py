@@ -1,0 +1,63 @@
+"""DPR training: hard negatives, the contrastive loop on a tiny encoder, the saved best encoder."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from odqa.dense.encoder import DualEncoder
+from odqa.dense.training import DPRArguments, train_dpr
+from odqa.errors import ConfigError
+from odqa.retrieval.negatives import mine_hard_negatives
+from tests.helpers_models import save_tiny_bert
+
+
+def test_hard_negatives_never_hold_the_answer_nor_are_the_gold():
+    passages = ["서울은 대한민국의 수도이다.", "부산은 대한민국 제2의 도시이며 항구가 있다.",
+                "대한민국의 수도 서울에는 한강이 흐른다.", "대한민국의 국화는 무궁화이다."]
+    questions = ["대한민국의 수도는?", "대한민국의 국화는?"]
+    mined = mine_hard_negatives(questions, [passages[0], passages[3]], [["서울"], ["무궁화"]], passages, 2,
+                                retriever="bm25", candidates=10)
+    assert mined[0] and all("서울" not in passages[i] and i != 0 for i in mined[0])
+    assert mined[1] and all("무궁화" not in passages[i] and i != 3 for i in mined[1])
+    assert all(len(m) <= 2 for m in mined)
+    assert mine_hard_negatives(questions, passages[:2], [[], []], passages, 0) == [[], []]
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory, char_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(char_tokenizer_dir))
+    path = save_tiny_bert(tmp_path_factory.mktemp("dpr") / "encoder", vocab_size=len(tokenizer), seed=0,
+                          with_tokenizer=False)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_training_lowers_the_loss_and_saves_a_loadable_encoder(tiny_encoder, squad_file, tmp_path):
+    out = tmp_path / "dpr"
+    info = train_dpr(DPRArguments(output_dir=str(out), train_dataset=str(squad_file), eval_dataset=str(squad_file),
+                                  dpr_model=str(tiny_encoder), dpr_epochs=25, dpr_train_batch_size=3,
+                                  dpr_learning_rate=3e-3, dpr_warmup_steps=0, num_hard_negatives=1,
+                                  dpr_eval_steps=30, passage_max_length=48, freeze_word_embeddings=False,
+                                  temperature=0.1))
+    losses = info["losses"]
+    assert info["steps"] == len(losses) >= 60 and info["hard_negatives_mined"] > 0
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
+    assert [h["step"] for h in info["eval_history"]][0] == 0 and len(info["eval_history"]) >= 3
+    assert info["improved_over_start"] and info["best_eval"]["mrr@20"] > info["eval_history"][0]["mrr@20"]
+    assert json.loads((out / "run_info.json").read_text())["steps"] == info["steps"]
+    saved = DualEncoder.from_pretrained(str(out))
+    assert saved.config.passage_max_length == 48 and saved.encode_queries(["세종"]).shape == (1, 32)
+
+
+def test_separate_encoders_and_bad_settings(tiny_encoder, squad_file, tmp_path):
+    info = train_dpr(DPRArguments(output_dir=str(tmp_path / "sep"), train_dataset=str(squad_file),
+                                  dpr_model=str(tiny_encoder), separate_encoders=True, dpr_epochs=1,
+                                  dpr_train_batch_size=4, passage_max_length=48))
+    assert info["steps"] == 3 and not DualEncoder.from_pretrained(str(tmp_path / "sep")).config.shared
+    with pytest.raises(ConfigError, match="nothing to contrast"):
+        train_dpr(DPRArguments(output_dir=str(tmp_path / "x"), train_dataset=str(squad_file),
+                               dpr_model=str(tiny_encoder), dpr_train_batch_size=1, num_hard_negatives=0))
