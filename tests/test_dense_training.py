@@ -48,9 +48,24 @@ def test_training_lowers_the_loss_and_saves_a_loadable_encoder(tiny_encoder, squ
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
     assert [h["step"] for h in info["eval_history"]][0] == 0 and len(info["eval_history"]) >= 3
     assert info["improved_over_start"] and info["best_eval"]["mrr@20"] > info["eval_history"][0]["mrr@20"]
+    assert info["best_eval"] in info["eval_history"] and info["best_eval"]["step"] > 0
     assert json.loads((out / "run_info.json").read_text())["steps"] == info["steps"]
     saved = DualEncoder.from_pretrained(str(out))
-    assert saved.config.passage_max_length == 48 and saved.encode_queries(["세종"]).shape == (1, 32)
+    # training batches were cut at 48 tokens; the saved encoder keeps its own limit for indexing
+    assert saved.config.passage_max_length == 512 and saved.encode_queries(["세종"]).shape == (1, 32)
+
+
+def test_training_that_hurts_keeps_the_starting_encoder(tiny_encoder, squad_file, tmp_path):
+    """A learning rate far too high wrecks the encoder: the saved one must still be the start."""
+    out = tmp_path / "worse"
+    info = train_dpr(DPRArguments(output_dir=str(out), train_dataset=str(squad_file), eval_dataset=str(squad_file),
+                                  dpr_model=str(tiny_encoder), dpr_epochs=3, dpr_train_batch_size=3,
+                                  dpr_learning_rate=5.0, dpr_warmup_steps=0, passage_max_length=48,
+                                  max_grad_norm=0, freeze_word_embeddings=False))
+    start = DualEncoder.from_pretrained(str(tiny_encoder)).encode_queries(["세종", "한강"])
+    saved = DualEncoder.from_pretrained(str(out)).encode_queries(["세종", "한강"])
+    assert not info["improved_over_start"] and info["best_eval"]["step"] == 0
+    np.testing.assert_allclose(saved, start, atol=1e-5)
 
 
 def test_separate_encoders_and_bad_settings(tiny_encoder, squad_file, tmp_path):

@@ -102,6 +102,14 @@ class DualEncoder:
         write_json(directory / CONFIG_FILE, asdict(self.config))
         return directory
 
+    def max_positions(self, model: Any) -> int:
+        """The longest input the model takes (a small test model may take fewer tokens than the config asks)."""
+        limits = [getattr(model.config, "max_position_embeddings", None) or 10**9]
+        tokenizer_limit = getattr(self.tokenizer, "model_max_length", None)
+        if tokenizer_limit and tokenizer_limit < 10**6:
+            limits.append(tokenizer_limit)
+        return int(min(limits))
+
     @property
     def dimension(self) -> int:
         return int(self.p_model.config.hidden_size)
@@ -127,6 +135,7 @@ class DualEncoder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         if not len(texts):
             return out
+        max_length = min(max_length, self.max_positions(model))
         encoded = self.tokenizer([prefix + t for t in texts], truncation=True, max_length=max_length)
         ids = encoded["input_ids"]
         order = np.argsort([-len(x) for x in ids], kind="stable")

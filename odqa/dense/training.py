@@ -6,7 +6,8 @@ other B - 1 positives (in-batch negatives) and every question's ``--num_hard_neg
 ``q · p / temperature``. The loop runs on accelerate, so the same command runs on CPU, on several GPUs
 or a TPU through ``accelerate launch train_dpr.py ...`` (bf16/fp16 with ``--mixed_precision``).
 Recall@k on the evaluation set is measured before training, every ``--dpr_eval_steps`` steps and at
-the end; the best encoder (by MRR@20, then R@1) is the one saved in ``--output_dir``.
+the end; the best encoder (by MRR@20, then R@1; the starting one included, so training that makes
+retrieval worse leaves the start in place) is the one saved in ``--output_dir``.
 
 Example (offline, 2 CPU cores): ``bash scripts/train_dpr_example.sh``.
 """
@@ -56,8 +57,9 @@ class DPRArguments:
         "help": "Scores are q.p / temperature (e5 was trained with 0.01-0.05 on normalised vectors)."})
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "Steps accumulated per update."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping (0: off)."})
-    passage_max_length: int = field(default=256, metadata={"help": "Passage tokens during training."})
-    query_max_length: int = field(default=64, metadata={"help": "Question tokens."})
+    passage_max_length: int = field(default=256, metadata={
+        "help": "Passage tokens in training batches (evaluation and indexing use the encoder's own limit, 512)."})
+    query_max_length: int = field(default=64, metadata={"help": "Question tokens in training batches."})
     freeze_word_embeddings: bool = field(default=True, metadata={
         "help": "Keep the word-embedding matrix fixed (e5-small: 82%% of the weights; much faster on CPU)."})
     max_train_samples: Optional[int] = field(default=None, metadata={"help": "Use only the first N questions."})
@@ -122,10 +124,10 @@ def train_dpr(args: DPRArguments) -> dict[str, Any]:
                                     [r.get("answers", []) for r in rows], contexts, args.num_hard_negatives)
     mining_seconds = time.perf_counter() - start
 
-    base = DualEncoderConfig(shared=not args.separate_encoders, query_max_length=args.query_max_length,
-                             passage_max_length=args.passage_max_length)
+    base = DualEncoderConfig(shared=not args.separate_encoders)
+    # --passage_max_length/--query_max_length bound the TRAINING batches; encoding for evaluation and for
+    # indexes later uses the encoder's own config (512 passage tokens by default)
     encoder = DualEncoder.from_pretrained(args.dpr_model, base)
-    encoder.config.passage_max_length, encoder.config.query_max_length = args.passage_max_length, args.query_max_length
     models = [encoder.q_model] if encoder.config.shared else [encoder.q_model, encoder.p_model]
     if args.freeze_word_embeddings:
         for model in models:
@@ -148,6 +150,7 @@ def train_dpr(args: DPRArguments) -> dict[str, Any]:
                                   init_kwargs={"wandb": {"name": args.run_name}})
 
     def embed(model, texts, prefix, max_length):
+        max_length = min(max_length, encoder.max_positions(accelerator.unwrap_model(model)))
         batch = tokenizer([prefix + t for t in texts], truncation=True, max_length=max_length, padding=True,
                           return_tensors="pt").to(accelerator.device)
         return pool(model(**batch).last_hidden_state, batch["attention_mask"], cfg.pooling, cfg.normalize)
@@ -161,14 +164,12 @@ def train_dpr(args: DPRArguments) -> dict[str, Any]:
             return
         for model in models:
             model.eval()
-        metrics = evaluate_encoder(encoder, eval_rows, args.dpr_eval_batch_size)
-        history.append({"step": step, **metrics})
-        logger.info("step %d: %s", step, metrics)
-        if step > 0 and _better(metrics, best):
-            best = metrics
+        entry = {"step": step, **evaluate_encoder(encoder, eval_rows, args.dpr_eval_batch_size)}
+        history.append(entry)
+        logger.info("step %d: %s", step, entry)
+        if _better(entry, best):  # the starting encoder counts: training must beat it to replace it
+            best = entry
             _save(encoder, args.output_dir, accelerator)
-        elif step == 0:
-            best = metrics  # the starting encoder: training must beat it to be saved
 
     evaluate(0)
     started, step, losses = time.perf_counter(), 0, []
@@ -214,7 +215,7 @@ def train_dpr(args: DPRArguments) -> dict[str, Any]:
     progress.close()
     train_seconds = time.perf_counter() - started
     evaluate(step)
-    if eval_rows is None or best is None or not Path(args.output_dir, "dual_encoder.json").exists():
+    if eval_rows is None:
         _save(encoder, args.output_dir, accelerator)  # nothing to compare with: keep the last
     info = {"run_name": args.run_name, "description": args.description, "args": asdict(args),
             "train_questions": len(rows), "train_passages": len(contexts),
