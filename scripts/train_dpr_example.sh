@@ -27,7 +27,8 @@ fi
   --dpr_epochs 1 \
   --dpr_train_batch_size 8 \
   --num_hard_negatives 1 \
-  --dpr_learning_rate 2e-5 \
+  --dpr_learning_rate 1e-5 \
+  --temperature 0.01 \
   --dpr_warmup_steps 0.1 \
   --passage_max_length 256 \
   --max_train_minutes 12 \
