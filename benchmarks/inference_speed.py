@@ -99,7 +99,7 @@ def main() -> int:
         f"Data: {len(questions)} random questions of the odd articles of {KORQUAD.name}, bm25 (default) top-{args.top_k} "
         f"over its {len(corpus)} passages, retrieved once: every reader reads the same {int(fp['windows'])} windows. "
         f"The static int8 reader was calibrated on {args.calibration_windows} windows of even-article (training) "
-        f"questions. {MINILM_NOTE}", "",
+        f"questions." + (f" {MINILM_NOTE}" if "minilm" in reader_description(reader_dir).lower() else ""), "",
         "| stage (seconds) | " + " | ".join(LABEL[m] for m in MODES) + " |",
         "|---|" + "---:|" * len(MODES),
     ]

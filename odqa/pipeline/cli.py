@@ -80,9 +80,11 @@ class InferReaderArguments:
                 "retriever score of its passage. The default was chosen with bm25 on training articles "
                 "(docs/pipeline.md); other retrievers' scores have other scales."})
     quantize: str = field(default="none", metadata={
-        "help": "Faster CPU reading at a small accuracy cost. int8: the encoder in int8 (weights and activations) "
-                "with OpenVINO, calibrated on --calibration_windows windows, ~2.5x (needs `pip install \"odqa[int8]\"`); "
-                "int8-dynamic: PyTorch dynamic quantization of the Linear layers, ~1.4x, nothing to install.",
+        "help": "Faster CPU reading on CPUs with int8 instructions (AVX-512 VNNI, AVX-VNNI, AMX; on AVX2-only "
+                "CPUs it is no faster, BENCHMARKS.md). int8: the encoder in int8 (weights and activations) with "
+                "OpenVINO, calibrated on --calibration_windows windows, ~2.5x on VNNI, small accuracy cost (needs "
+                "`pip install \"odqa[int8]\"`); int8-dynamic: PyTorch dynamic quantization of the Linear layers, "
+                "~1.4x, nothing to install, but it wrecks e5-small (EM 51 -> 12): use it only after checking EM.",
         "choices": list(QUANTIZE_CHOICES)})
     calibration_windows: int = field(default=DEFAULT_CALIBRATION_WINDOWS, metadata={
         "help": "With --quantize int8: windows (question + passage) whose activations set the int8 ranges."})
