@@ -26,7 +26,7 @@ from retrieval_quality import subset  # noqa: E402
 
 from odqa.retrieval.bm25 import BM25Retriever  # noqa: E402
 from odqa.retrieval.dense import DenseRetriever  # noqa: E402
-from odqa.retrieval.hybrid import FUSIONS, HybridRetriever  # noqa: E402
+from odqa.retrieval.hybrid import FUSIONS, fuse_rankings  # noqa: E402
 from odqa.utils.io import read_json  # noqa: E402
 
 WEIGHTS = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8]  # bm25's share
@@ -60,8 +60,7 @@ def main() -> int:
         halves[parity] = (corpus, questions, bm25, dense_rankings)
 
     def fused(bm25, dense, fusion, weight):
-        return HybridRetriever(BM25Retriever(), DenseRetriever(args.model), fusion=fusion, weight=weight,
-                               depth=DEPTH).fuse(bm25, dense, DEPTH)
+        return fuse_rankings(bm25, dense, DEPTH, fusion, weight)
 
     corpus, questions, bm25, dense = halves[0]
     grid = []

@@ -3,7 +3,7 @@
 The KorQuAD half split by article: every (second part, fusion, weight) combination with the default
 bm25 as first part is scored on the EVEN articles (MRR@20, then R@1); the best one and the old default
 (bm25 + tfidf, rrf, 0.5) are then measured on the ODD articles next to bm25 alone. Each part retrieves
-once per question set; the fusions are pure functions of those rankings (``HybridRetriever.fuse``).
+once per question set; the fusions are pure functions of those rankings (``odqa.retrieval.hybrid.fuse_rankings``).
 
   flock /tmp/odqa-cpu.lock python benchmarks/hybrid_choice.py
 """
@@ -23,7 +23,7 @@ from retrieval_quality import subset  # noqa: E402
 
 from odqa.retrieval.bm25 import BM25Retriever  # noqa: E402
 from odqa.retrieval.evaluation import retrieval_metrics  # noqa: E402
-from odqa.retrieval.hybrid import FUSIONS, HybridRetriever  # noqa: E402
+from odqa.retrieval.hybrid import FUSIONS, fuse_rankings  # noqa: E402
 from odqa.retrieval.tfidf import TfidfRetriever  # noqa: E402
 from odqa.utils.io import read_json  # noqa: E402
 
@@ -60,8 +60,7 @@ def main() -> int:
     header = ["| configuration | R@1 | R@5 | R@20 | MRR@20 |", "|---|---:|---:|---:|---:|"]
 
     def fused(first, second, fusion, weight):
-        return HybridRetriever(BM25Retriever(), TfidfRetriever(), fusion=fusion, weight=weight,
-                               depth=DEPTH).fuse(first, second, DEPTH)
+        return fuse_rankings(first, second, DEPTH, fusion, weight)
 
     results = {}
     for parity in (0, 1):

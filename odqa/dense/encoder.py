@@ -115,6 +115,16 @@ class DualEncoder:
         return int(self.p_model.config.hidden_size)
 
     # ---------------------------------------------------------------- encoding
+    def embed(self, model: Any, texts: Sequence[str], prefix: str, max_length: int, device: Any = None) -> Any:
+        """One padded batch through ``model`` → pooled vectors as a tensor (with gradients: used in training)."""
+        max_length = min(max_length, self.max_positions(getattr(model, "module", model)))
+        batch = self.tokenizer([prefix + t for t in texts], truncation=True, max_length=max_length, padding=True,
+                               return_tensors="pt")
+        if device is not None:
+            batch = batch.to(device)
+        return pool(model(**batch).last_hidden_state, batch["attention_mask"], self.config.pooling,
+                    self.config.normalize)
+
     def encode_queries(self, texts: Sequence[str], batch_size: int = 64, show_progress: bool | None = None
                        ) -> np.ndarray:
         return self._encode(self.q_model, texts, self.config.query_prefix, self.config.query_max_length,

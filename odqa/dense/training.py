@@ -82,14 +82,20 @@ def load_training_pairs(path: str, max_samples: int | None = None) -> list[dict[
     return rows[:max_samples] if max_samples else rows
 
 
-def evaluate_encoder(encoder, rows: list[dict[str, Any]], batch_size: int) -> dict[str, float]:
-    """Recall@k / MRR@20 of ``encoder`` retrieving over the rows' own (deduplicated) contexts."""
+def evaluation_set(rows: list[dict[str, Any]]) -> tuple[Any, list[Any]]:
+    """The rows' own (deduplicated) contexts as a corpus, and the questions with their gold passage in it."""
     from odqa.retrieval.corpus import Corpus
-    from odqa.retrieval.dense import DenseRetriever
-    from odqa.retrieval.evaluation import evaluate_retriever, questions_with_gold
+    from odqa.retrieval.evaluation import questions_with_gold
 
     corpus = Corpus.from_mrc_dataset(rows)
-    questions = questions_with_gold(rows, corpus)
+    return corpus, questions_with_gold(rows, corpus)
+
+
+def evaluate_encoder(encoder, corpus, questions, batch_size: int) -> dict[str, float]:
+    """Recall@k / MRR@20 of ``encoder`` retrieving over ``corpus`` (see :func:`evaluation_set`)."""
+    from odqa.retrieval.dense import DenseRetriever
+    from odqa.retrieval.evaluation import evaluate_retriever
+
     retriever = DenseRetriever(batch_size=batch_size, encoder=encoder).index(corpus)
     metrics = evaluate_retriever(retriever, questions, list(EVAL_CUTS))
     return {k: round(float(metrics[k]), 2) for k in ("recall@1", "recall@5", "recall@20", "mrr@20")}
@@ -106,7 +112,7 @@ def train_dpr(args: DPRArguments) -> dict[str, Any]:
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
-    from odqa.dense.encoder import DualEncoder, DualEncoderConfig, pool
+    from odqa.dense.encoder import DualEncoder, DualEncoderConfig
     from odqa.retrieval.negatives import mine_hard_negatives
 
     if args.dpr_train_batch_size < 2 and args.num_hard_negatives < 1:
@@ -119,6 +125,7 @@ def train_dpr(args: DPRArguments) -> dict[str, Any]:
                               log_with="wandb" if args.wandb_project else None)
     rows = load_training_pairs(args.train_dataset, args.max_train_samples)
     eval_rows = load_training_pairs(args.eval_dataset, args.max_eval_samples) if args.eval_dataset else None
+    eval_corpus, eval_questions = evaluation_set(eval_rows) if eval_rows else (None, None)
     contexts = list(dict.fromkeys(r["context"] for r in rows))
     start = time.perf_counter()
     negatives = mine_hard_negatives([r["question"] for r in rows], [r["context"] for r in rows],
@@ -145,16 +152,10 @@ def train_dpr(args: DPRArguments) -> dict[str, Any]:
     prepared = accelerator.prepare(*models, optimizer, scheduler)
     models, optimizer, scheduler = list(prepared[:len(models)]), prepared[-2], prepared[-1]
     q_model, p_model = models[0], models[-1]
-    tokenizer, cfg = encoder.tokenizer, encoder.config
+    cfg = encoder.config
     if args.wandb_project:
         accelerator.init_trackers(args.wandb_project, config=asdict(args),
                                   init_kwargs={"wandb": {"name": args.run_name}})
-
-    def embed(model, texts, prefix, max_length):
-        max_length = min(max_length, encoder.max_positions(accelerator.unwrap_model(model)))
-        batch = tokenizer([prefix + t for t in texts], truncation=True, max_length=max_length, padding=True,
-                          return_tensors="pt").to(accelerator.device)
-        return pool(model(**batch).last_hidden_state, batch["attention_mask"], cfg.pooling, cfg.normalize)
 
     history = []
     best = None
@@ -165,7 +166,7 @@ def train_dpr(args: DPRArguments) -> dict[str, Any]:
             return
         for model in models:
             model.eval()
-        entry = {"step": step, **evaluate_encoder(encoder, eval_rows, args.dpr_eval_batch_size)}
+        entry = {"step": step, **evaluate_encoder(encoder, eval_corpus, eval_questions, args.dpr_eval_batch_size)}
         history.append(entry)
         logger.info("step %d: %s", step, entry)
         if _better(entry, best):  # the starting encoder counts: training must beat it to replace it
@@ -180,16 +181,17 @@ def train_dpr(args: DPRArguments) -> dict[str, Any]:
     while step < total_steps and not stopped_early:
         random.shuffle(order)
         for i in range(0, len(order), args.dpr_train_batch_size):
-            batch_rows = [rows[j] for j in order[i:i + args.dpr_train_batch_size]]
+            batch_ids = order[i:i + args.dpr_train_batch_size]
+            batch_rows = [rows[j] for j in batch_ids]
             if len(batch_rows) < 2 and args.num_hard_negatives < 1:
                 continue
             for model in models:
                 model.train()
-            passages = [r["context"] for r in batch_rows]
-            passages += [contexts[n] for j in order[i:i + args.dpr_train_batch_size] for n in negatives[j]]
+            passages = [r["context"] for r in batch_rows] + [contexts[n] for j in batch_ids for n in negatives[j]]
             with accelerator.accumulate(*models):
-                q = embed(q_model, [r["question"] for r in batch_rows], cfg.query_prefix, args.query_max_length)
-                p = embed(p_model, passages, cfg.passage_prefix, args.passage_max_length)
+                q = encoder.embed(q_model, [r["question"] for r in batch_rows], cfg.query_prefix,
+                                  args.query_max_length, accelerator.device)
+                p = encoder.embed(p_model, passages, cfg.passage_prefix, args.passage_max_length, accelerator.device)
                 logits = q @ p.T / args.temperature
                 loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(batch_rows), device=logits.device))
                 accelerator.backward(loss)

@@ -6,7 +6,7 @@ approximate one can be re-made with other parameters without encoding the corpus
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,31 +74,29 @@ def set_search_parameters(index: Any, config: VectorIndexConfig) -> None:
         faiss.extract_index_ivf(index).nprobe = config.nprobe
 
 
-def save_vector_index(directory: Path, vectors: np.ndarray, index: Any, config: VectorIndexConfig) -> dict:
-    """``vectors.npy`` always, ``vectors.faiss`` for the approximate types; the meta entries to record."""
+def save_vector_index(directory: Path, vectors: np.ndarray, index: Any, config: VectorIndexConfig) -> None:
+    """``vectors.npy`` always, ``vectors.faiss`` for the approximate types."""
     import faiss
 
     np.save(directory / VECTORS_FILE, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
     if config.index_type != "flat":
         faiss.write_index(index, str(directory / FAISS_FILE))
-    return {"vector_index": asdict(config), "dimension": int(vectors.shape[1])}
 
 
-def load_vector_index(directory: Path, meta: dict, num_passages: int) -> tuple[np.ndarray, Any, VectorIndexConfig]:
-    """Vectors, faiss index and config, checked against the meta (count, dimension, type)."""
+def load_vector_index(directory: Path, config: VectorIndexConfig, dimension: int, num_passages: int
+                      ) -> tuple[np.ndarray, Any]:
+    """Vectors and faiss index, checked against what the index meta says (count, dimension)."""
     import faiss
 
-    config = VectorIndexConfig(**meta["vector_index"])
     vectors = np.load(directory / VECTORS_FILE, allow_pickle=False)
-    if vectors.ndim != 2 or vectors.shape != (num_passages, meta["dimension"]):
+    if vectors.ndim != 2 or vectors.shape != (num_passages, dimension):
         raise IndexLoadError(f"{directory / VECTORS_FILE}: shape {vectors.shape}, expected ({num_passages}, "
-                             f"{meta['dimension']}); the index is corrupt, rebuild it with `odqa index`.")
+                             f"{dimension}); the index is corrupt, rebuild it with `odqa index`.")
     if config.index_type == "flat":
-        index = build_vector_index(vectors, config)
-    else:
-        index = faiss.read_index(str(directory / FAISS_FILE))
-        if index.ntotal != num_passages or index.d != meta["dimension"]:
-            raise IndexLoadError(f"{directory / FAISS_FILE}: {index.ntotal} vectors of dimension {index.d}, expected "
-                                 f"{num_passages} of {meta['dimension']}; rebuild the index with `odqa index`.")
-        set_search_parameters(index, config)
-    return vectors, index, config
+        return vectors, build_vector_index(vectors, config)
+    index = faiss.read_index(str(directory / FAISS_FILE))
+    if index.ntotal != num_passages or index.d != dimension:
+        raise IndexLoadError(f"{directory / FAISS_FILE}: {index.ntotal} vectors of dimension {index.d}, expected "
+                             f"{num_passages} of {dimension}; rebuild the index with `odqa index`.")
+    set_search_parameters(index, config)
+    return vectors, index

@@ -28,8 +28,8 @@ from pathlib import Path
 from transformers import TrainingArguments
 
 from odqa.errors import ConfigError
-from odqa.utils.args import parse_cli
 from odqa.reader.processor import WindowConfig
+from odqa.utils.args import parse_cli
 from odqa.utils.io import write_json
 
 _WINDOW = WindowConfig()  # window defaults live in one place: the processor's config

@@ -15,7 +15,7 @@ import numpy as np
 from odqa.dense.vector_index import (VectorIndexConfig, build_vector_index, load_vector_index,
                                      save_vector_index)
 from odqa.errors import IndexLoadError
-from odqa.retrieval.base import Hit, IndexedRetriever
+from odqa.retrieval.base import Hit, IndexedRetriever, hits_from_arrays
 from odqa.retrieval.corpus import Corpus
 
 ENCODER_DIR = "dual_encoder"
@@ -77,9 +77,8 @@ class DenseRetriever(IndexedRetriever):
         vectors = self._get_encoder().encode_queries(queries, show_progress=self.show_progress)
         k = min(top_k, len(self.corpus))
         scores, rows = self._index.search(np.ascontiguousarray(vectors), k)
-        return [[Hit(self.corpus.passages[int(i)].id, float(s), rank)
-                 for rank, (i, s) in enumerate(((i, s) for i, s in zip(r, sc) if i >= 0), 1)]
-                for r, sc in zip(rows, scores)]
+        # faiss pads with row -1 when an approximate index finds fewer than k
+        return [hits_from_arrays(self.corpus, r[r >= 0], sc[r >= 0]) for r, sc in zip(rows, scores)]
 
     def _save_arrays(self, directory: Path) -> None:
         save_vector_index(directory, self.vectors, self._index, self.config)
@@ -90,8 +89,7 @@ class DenseRetriever(IndexedRetriever):
 
         if self.dimension is None:
             raise KeyError("dimension")
-        meta = {"vector_index": asdict(self.config), "dimension": self.dimension}
-        self.vectors, self._index, self.config = load_vector_index(directory, meta, len(self.corpus))
+        self.vectors, self._index = load_vector_index(directory, self.config, self.dimension, len(self.corpus))
         if not (directory / ENCODER_DIR).is_dir():
             raise IndexLoadError(f"{directory / ENCODER_DIR}: missing; the index cannot encode queries without the "
                                  "encoder that made its vectors. Rebuild it with `odqa index --retriever dense`.")

@@ -39,21 +39,16 @@ def zscore_fusion(rankings: list[list[Hit]], weights: list[float]) -> list[Hit]:
     """
     import numpy as np
 
-    fused: dict[str, float] = {}
-    floors = []
-    normalized = []
+    normalized, floors = [], []
     for ranking in rankings:
         scores = np.array([h.score for h in ranking], dtype=np.float64)
         std = scores.std() if len(scores) > 1 else 0.0
         z = (scores - scores.mean()) / std if std > 0 else np.zeros_like(scores)
         normalized.append({h.passage_id: float(v) for h, v in zip(ranking, z)})
         floors.append(float(z.min()) if len(z) else 0.0)
-    for ids in normalized:
-        for pid in ids:
-            fused.setdefault(pid, 0.0)
-    for pid in fused:
-        fused[pid] = sum(w * ids.get(pid, floor) for w, ids, floor in zip(weights, normalized, floors))
-    return _ranked(fused)
+    passages = dict.fromkeys(pid for ids in normalized for pid in ids)  # first-seen order, for ties
+    return _ranked({pid: sum(w * ids.get(pid, floor) for w, ids, floor in zip(weights, normalized, floors))
+                    for pid in passages})
 
 
 def _ranked(scores: dict[str, float]) -> list[Hit]:

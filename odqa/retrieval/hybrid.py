@@ -21,6 +21,30 @@ DEFAULT_FUSION_WEIGHT = 0.9
 PARTS = ("first", "second")
 
 
+def check_fusion(fusion: str) -> None:
+    if fusion not in FUSIONS:
+        raise ConfigError(f"unknown fusion {fusion!r}; choose one of {', '.join(FUSIONS)}.")
+
+
+def fuse_rankings(first: list[list[Hit]], second: list[list[Hit]], top_k: int, fusion: str = DEFAULT_FUSION,
+                  weight: float = DEFAULT_FUSION_WEIGHT, rrf_k: float = 60.0) -> list[list[Hit]]:
+    """Per query, the fused top ``top_k`` of two parts' rankings; ``weight`` is the first part's share.
+
+    A pure function of the rankings, so a benchmark can try many fusions on rankings retrieved once.
+    """
+    check_fusion(fusion)
+    weights = [weight, 1.0 - weight]
+    fused = []
+    for a, b in zip(first, second):
+        if fusion == "rrf":
+            fused.append(reciprocal_rank_fusion([a, b], k=rrf_k, weights=[2 * w for w in weights])[:top_k])
+        elif fusion == "zscore":
+            fused.append(zscore_fusion([a, b], weights)[:top_k])
+        else:
+            fused.append(weighted_sum_fusion([a, b], weights)[:top_k])
+    return fused
+
+
 class HybridRetriever(IndexedRetriever):
     """``fusion='rrf'`` (reciprocal-rank fusion), ``'weighted'`` (min-max weighted sum) or ``'zscore'``
     (weighted sum of z-scores).
@@ -31,10 +55,8 @@ class HybridRetriever(IndexedRetriever):
     name: ClassVar[str] = "hybrid"
 
     def __init__(self, first: Any, second: Any, fusion: str = DEFAULT_FUSION, weight: float = DEFAULT_FUSION_WEIGHT,
-                 rrf_k: float = 60.0,
-                 depth: int = 100) -> None:
-        if fusion not in FUSIONS:
-            raise ConfigError(f"unknown fusion {fusion!r}; choose one of {', '.join(FUSIONS)}.")
+                 rrf_k: float = 60.0, depth: int = 100) -> None:
+        check_fusion(fusion)
         if not 0.0 <= weight <= 1.0:
             raise ConfigError(f"hybrid weight must be within [0, 1] (got {weight}).")
         self.parts = [first, second]
@@ -58,17 +80,8 @@ class HybridRetriever(IndexedRetriever):
         return self.fuse(first, second, top_k)
 
     def fuse(self, first: list[list[Hit]], second: list[list[Hit]], top_k: int) -> list[list[Hit]]:
-        """The fused top ``top_k`` of each query from its two parts' rankings (a pure function of them)."""
-        weights = [self.weight, 1.0 - self.weight]
-        fused = []
-        for a, b in zip(first, second):
-            if self.fusion == "rrf":
-                fused.append(reciprocal_rank_fusion([a, b], k=self.rrf_k, weights=[2 * w for w in weights])[:top_k])
-            elif self.fusion == "zscore":
-                fused.append(zscore_fusion([a, b], weights)[:top_k])
-            else:
-                fused.append(weighted_sum_fusion([a, b], weights)[:top_k])
-        return fused
+        """The fused top ``top_k`` of each query from its two parts' rankings (:func:`fuse_rankings`)."""
+        return fuse_rankings(first, second, top_k, self.fusion, self.weight, self.rrf_k)
 
     def _save_arrays(self, directory: Path) -> None:
         for label, part in zip(PARTS, self.parts):
