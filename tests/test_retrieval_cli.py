@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pandas as pd
 import pytest
@@ -62,8 +63,12 @@ def test_cli_errors_are_messages_not_tracebacks(tmp_path, squad_file, capsys):
     assert main(["index", "--corpus", str(squad_file), "--tokenizer", "bigram", "--output", str(tmp_path / "kept"),
                  "--overwrite"]) == 0
     assert json.loads(capsys.readouterr().out)["passages"] > 0 and (tmp_path / "kept" / "meta.json").read_text() != "{}"
-    assert main(["eval-retrieval", "--dataset", str(squad_file), "--retriever", "elasticsearch"]) == 2
-    assert "not available" in capsys.readouterr().err
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    assert main(["eval-retrieval", "--dataset", str(squad_file), "--retriever", "es", "--es_url", url,
+                 "--es_max_retries", "0"]) == 2
+    assert "cannot reach Elasticsearch" in capsys.readouterr().err
 
 
 def test_default_hybrid_is_the_measured_choice(tmp_path, squad_file, capsys):

@@ -41,8 +41,6 @@ def test_registry_names_and_aliases(name, cls_name, params):
 
 
 def test_registry_errors_and_extension():
-    with pytest.raises(ConfigError, match="not available in this version"):
-        resolve_name("elasticsearch")
     assert resolve_name("DenseRetrieval")[0] == resolve_name("dpr")[0] == "dense"
     with pytest.raises(ConfigError, match="unknown retriever 'bm99'"):
         get_retriever("bm99")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from odqa.errors import ConfigError
+from odqa.retrieval.es.arguments import ElasticsearchArguments, elasticsearch_retriever
 from odqa.retrieval.hybrid import (DEFAULT_FUSION, DEFAULT_FUSION_WEIGHT, DEFAULT_HYBRID_PARTS,
                                    DEFAULT_HYBRID_TOKENIZERS)
 from odqa.retrieval.tokenizers import DEFAULT_TOKENIZER
@@ -19,10 +20,10 @@ from odqa.utils.io import write_json
 
 
 @dataclass
-class RetrieverArguments:
-    retriever: str = field(default="bm25", metadata={"help": "bm25, tfidf, dense, csv or hybrid (aliases: "
-                                                             "SparseRetrieval_BM25P, SparseRetrieval_TFIDF, DenseRetrieval, "
-                                                             "dpr, get_retrieved_df, ...)."})
+class LocalRetrieverArguments:
+    retriever: str = field(default="bm25", metadata={"help": "bm25, tfidf, dense, csv, hybrid or elasticsearch "
+                                                             "(aliases: SparseRetrieval_BM25P, SparseRetrieval_TFIDF, "
+                                                             "DenseRetrieval, dpr, get_retrieved_df, es, ...)."})
     tokenizer: str = field(default=DEFAULT_TOKENIZER, metadata={
         "help": "whitespace | kiwi | kiwi:all | kiwi:<POS,...> | hf:<model> | char_ngram:<n> | bigram, or a "
                 "combination like kiwi+bigram (the default, chosen by measurement)."})
@@ -53,6 +54,11 @@ class RetrieverArguments:
 
 
 @dataclass
+class RetrieverArguments(ElasticsearchArguments, LocalRetrieverArguments):
+    """Every retriever's options: the local ones first, then the ``--es_*`` ones."""
+
+
+@dataclass
 class CorpusArguments:
     corpus: Optional[str] = field(default=None, metadata={
         "help": "wikipedia_documents.json, .jsonl/.csv with id,title,text, a datasets folder, or a SQuAD/KorQuAD "
@@ -71,9 +77,11 @@ class IndexArguments:
 
 @dataclass
 class RetrieveArguments:
-    index: str = field(metadata={"help": "index directory written by `odqa index`."})
     questions: str = field(metadata={"help": "SQuAD/KorQuAD JSON, or .jsonl/.csv with id,question."})
     output: str = field(metadata={"help": "CSV to write: id, question, passage_ids, scores, contexts."})
+    index: Optional[str] = field(default=None, metadata={
+        "help": "index directory written by `odqa index`. Without it, --retriever elasticsearch searches the "
+                "cluster index --es_index directly (passage texts come back with the hits)."})
     top_k: int = field(default=10, metadata={"help": "passages per question."})
 
 
@@ -123,6 +131,8 @@ def build_retriever(args: RetrieverArguments, name: str | None = None, tokenizer
             raise ConfigError(f"--hybrid_tokenizers needs one tokenizer per part (got {tokenizers}).")
         parts = [build_retriever(args, part, tok) for part, tok in zip(args.hybrid_parts, tokenizers)]
         return cls(parts[0], parts[1], fusion=args.fusion, weight=args.fusion_weight)
+    if canonical == "elasticsearch":
+        return elasticsearch_retriever(args)
     if canonical == "dense":
         return cls(model=args.dense_model, index_type=args.index_type, batch_size=args.dense_batch_size,
                    show_progress=True)
@@ -153,6 +163,8 @@ def index_main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"--output {output}: already exists; pass --overwrite to replace it, or choose another "
                           "directory.")
     retriever = build_retriever(retriever_args)
+    if hasattr(retriever, "overwrite"):  # a cluster index is replaced only when the folder may be
+        retriever.overwrite = index_args.overwrite
     if corpus_args.corpus is None and retriever_args.retriever.lower() not in {"csv", "get_retrieved_df"}:
         raise ConfigError("--corpus is required (a csv retriever may take its passages from the CSV instead).")
     corpus = load_corpus_from_args(corpus_args) if corpus_args.corpus else None
@@ -167,14 +179,24 @@ def index_main(argv: list[str] | None = None) -> int:
 
 
 def retrieve_main(argv: list[str] | None = None) -> int:
-    (args,) = parse_cli([RetrieveArguments], argv, prog="odqa retrieve",
-                        description="Retrieve passages for questions with a saved index; writes a CSV.")
+    args, retriever_args = parse_cli(
+        [RetrieveArguments, RetrieverArguments], argv, prog="odqa retrieve",
+        description="Retrieve passages for questions with a saved index (or straight from an Elasticsearch index); "
+                    "writes a CSV that `--retriever csv` replays anywhere.",
+        epilog="examples:\n  odqa retrieve --index idx/ --questions test.json --output retrieved.csv\n"
+               "  odqa retrieve --retriever es --es_index wiki --questions test.json --output retrieved.csv")
     _log_to_stderr()
     from odqa.retrieval.questions import load_questions
-    from odqa.retrieval.registry import load_retriever
+    from odqa.retrieval.registry import load_retriever, resolve_name
     from odqa.retrieval.table import retrieve_table, write_table_csv
 
-    retriever = load_retriever(args.index)
+    if args.index:
+        retriever = load_retriever(args.index)
+    elif resolve_name(retriever_args.retriever)[0] == "elasticsearch":
+        retriever = elasticsearch_retriever(retriever_args, attach=True)
+    else:
+        raise ConfigError("--index DIR is required (an index built with `odqa index`), or --retriever "
+                          "elasticsearch --es_index NAME to search a cluster index directly.")
     table = retrieve_table(retriever, load_questions(args.questions), args.top_k, show_progress=True)
     write_table_csv(table, args.output)
     print(json.dumps({"output": args.output, "questions": len(table), "top_k": args.top_k}))

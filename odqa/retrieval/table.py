@@ -20,14 +20,15 @@ def retrieve_table(retriever: Retriever, questions: list[dict[str, Any]], top_k:
     import pandas as pd
     from tqdm.auto import tqdm
 
-    corpus = corpus if corpus is not None else retriever.corpus
     rows = []
     starts = range(0, len(questions), batch_size)
     for start in tqdm(starts, desc="retrieve", disable=not show_progress or len(starts) < 2):
         batch = questions[start:start + batch_size]
-        for q, hits in zip(batch, retriever.retrieve([q["question"] for q in batch], top_k)):
+        batch_hits = retriever.retrieve([q["question"] for q in batch], top_k)
+        texts = corpus if corpus is not None else retriever.corpus  # read after retrieving: it may have grown
+        for q, hits in zip(batch, batch_hits):
             rows.append({"id": q["id"], "question": q["question"], "passage_ids": [h.passage_id for h in hits],
-                         "scores": [h.score for h in hits], "contexts": [corpus[h.passage_id].text for h in hits]})
+                         "scores": [h.score for h in hits], "contexts": [texts[h.passage_id].text for h in hits]})
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
