@@ -140,6 +140,10 @@ def test_index_retrieve_save_load_round_trip(corpus, tmp_path):
         concrete = creates[0].path.strip("/")
         assert concrete.startswith("wiki-") and creates[0].body["mappings"]["_meta"]["odqa"]["fingerprint"] == \
             corpus_fingerprint(corpus)
+        received = [(r.method, r.path.replace(concrete, "NEW")) for r in fake.cluster.requests]
+        assert received == [("HEAD", "/_alias/wiki"), ("HEAD", "/wiki"), ("PUT", "/NEW"), ("PUT", "/_bulk"),
+                            ("PUT", "/NEW/_settings"), ("POST", "/NEW/_refresh"), ("POST", "/NEW/_count"),
+                            ("POST", "/_aliases"), ("POST", "/_msearch")]
         bulk = [line for r in fake.cluster.calls(endpoint="_bulk") for line in r.body]
         assert sorted(line["index"]["_id"] for line in bulk[::2]) == ["p0", "p1", "p2", "p3"]
         assert bulk[1] == {"title": "한강", "text": PASSAGES[0].text, "document_id": "", "start": 0}

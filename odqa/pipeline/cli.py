@@ -42,7 +42,7 @@ logger = logging.getLogger("odqa.infer")
 class InferRetrieverArguments(RetrieverArguments):
     retriever: str = field(default="bm25", metadata={
         "aliases": ["--retriever_type"],
-        "help": "Retriever used when an index is built: bm25, tfidf, csv, hybrid or an alias (SparseRetrieval_BM25P, "
+        "help": "Retriever used when an index is built: bm25, tfidf, dense, csv, hybrid, elasticsearch or an alias (SparseRetrieval_BM25P, "
                 "get_retrieved_df, ...). A saved --index keeps the retriever it was built with."})
 
 

@@ -28,7 +28,7 @@ class LocalRetrieverArguments:
         "help": "whitespace | kiwi | kiwi:all | kiwi:<POS,...> | hf:<model> | char_ngram:<n> | bigram, or a "
                 "combination like kiwi+bigram (the default, chosen by measurement)."})
     variant: Optional[str] = field(default=None, metadata={"help": "BM25 variant: lucene (default), okapi, bm25+, bm25l."})
-    k1: Optional[float] = field(default=None, metadata={"help": "BM25 k1 (default 0.6)."})
+    k1: Optional[float] = field(default=None, metadata={"help": "BM25 k1 (default 0.6; elasticsearch 1.2)."})
     b: Optional[float] = field(default=None, metadata={"help": "BM25 b (default 0.75)."})
     delta: Optional[float] = field(default=None, metadata={"help": "BM25+/BM25L delta (default 1.0)."})
     title_weight: Optional[int] = field(default=None, metadata={"help": "BM25: index the title this many times "

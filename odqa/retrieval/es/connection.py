@@ -84,12 +84,21 @@ def auth_from_environment() -> dict[str, Any]:
     return {}
 
 
+def client_major_version() -> int:
+    import elasticsearch
+
+    return int(elasticsearch.__version__[0])
+
+
 def connect(connection: EsConnection) -> Any:
     """An ``elasticsearch.Elasticsearch`` client (nothing is sent until the first request)."""
     try:
         from elasticsearch import Elasticsearch
     except ImportError:
         raise ConfigError(INSTALL_HINT) from None
+    if client_major_version() < 8:
+        raise ConfigError("odqa needs the Elasticsearch client 8.x or 9.x (its error types and kNN search); install "
+                          "the one matching your cluster: pip install \"elasticsearch>=8,<9\" (or >=9,<10).")
     connection.check()
     options: dict[str, Any] = {"request_timeout": connection.request_timeout, "max_retries": connection.max_retries,
                                "retry_on_timeout": True, "retry_on_status": (429, 502, 503, 504),
