@@ -20,6 +20,24 @@ def test_unknown_command_exit_code(capsys):
     assert "unknown command 'tran-mrc'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command, required", [
+    ("retrieve", ["--questions", "q.json", "--output", "r.csv"]), ("infer", ["--model", "m", "--dataset_path", "d"]),
+    ("serve", ["--model", "m", "--index", "i"]), ("evaluate", ["--dataset", "d", "--predictions", "p"])])
+def test_unknown_options_are_one_line_with_a_suggestion(command, required, capsys):
+    assert main([command, *required, "--top_kk", "3", "--frobnicate"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"odqa {command}: error: unknown options --top_kk") and "\n" not in err
+    assert "--frobnicate" in err and "Traceback" not in err
+    if command in ("retrieve", "serve"):
+        assert "did you mean --top_k?" in err
+
+
+def test_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["retrieve", "--help"])
+    assert "passages per question. (default: 10)" in " ".join(capsys.readouterr().out.split())
+
+
 def test_options_from_yaml_file(tmp_path):
     from odqa.reader.train import ReaderArguments, ReaderDataArguments
     from odqa.utils.args import parse_cli

@@ -13,6 +13,15 @@ from typing import Any, Sequence
 from odqa.errors import ConfigError
 
 
+def _help_formatter():
+    import argparse
+
+    class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+        """Examples in descriptions keep their lines; every option shows its default."""
+
+    return HelpFormatter
+
+
 def parse_cli(dataclass_types: Sequence[type], argv: list[str] | None, prog: str,
               description: str, epilog: str | None = None) -> tuple[Any, ...]:
     import argparse
@@ -20,7 +29,7 @@ def parse_cli(dataclass_types: Sequence[type], argv: list[str] | None, prog: str
     from transformers import HfArgumentParser
 
     parser = HfArgumentParser(list(dataclass_types), prog=prog, description=description, epilog=epilog,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+                              formatter_class=_help_formatter())
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
         path = Path(argv[0])
@@ -32,4 +41,23 @@ def parse_cli(dataclass_types: Sequence[type], argv: list[str] | None, prog: str
             return tuple(parser.parse_yaml_file(str(path)))
         except ValueError as err:
             raise ConfigError(f"{path}: {err}") from None
-    return tuple(parser.parse_args_into_dataclasses(args=argv))
+    *parsed, unknown = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    if unknown:
+        raise ConfigError(unknown_option_message(parser, unknown))
+    return tuple(parsed)
+
+
+def unknown_option_message(parser: Any, unknown: list[str]) -> str:
+    """``unknown option --foo; did you mean --fool?`` (one line, the closest known spellings)."""
+    import difflib
+
+    # HfArgumentParser also accepts --top-k for --top_k: suggest the underscore spelling only
+    known = sorted({s for action in parser._actions for s in action.option_strings
+                    if s.startswith("--") and "-" not in s[2:]})
+    flags = [u for u in unknown if u.startswith("-")] or unknown
+    parts = []
+    for flag in flags:
+        close = difflib.get_close_matches(flag.split("=", 1)[0], known, n=2, cutoff=0.6)
+        parts.append(f"{flag}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
+    kind = "option" if flags[0].startswith("-") else "argument"
+    return (f"unknown {kind}{'s' if len(parts) > 1 else ''} {', '.join(parts)}; `--help` lists every option.")
