@@ -24,7 +24,6 @@ def _help_formatter():
 
 def parse_cli(dataclass_types: Sequence[type], argv: list[str] | None, prog: str,
               description: str, epilog: str | None = None) -> tuple[Any, ...]:
-    import argparse
 
     from transformers import HfArgumentParser
 
