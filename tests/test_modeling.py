@@ -127,7 +127,7 @@ def test_span_loss_ignores_positions_outside_the_sequence():
 
 def test_cnn_and_lstm_ignore_what_is_in_padding(tiny_bert_dir):
     """Changing padded token ids must not change the logits of real tokens."""
-    for head in ("cnn", "lstm_ln"):
+    for head in HEADS:
         model = get_model(str(tiny_bert_dir), head=head).eval()
         batch = random_batch(pad_last=4)
         changed = {k: v.clone() for k, v in batch.items()}
@@ -139,7 +139,7 @@ def test_cnn_and_lstm_ignore_what_is_in_padding(tiny_bert_dir):
 
 
 def test_unknown_head_lists_the_valid_ones(tiny_bert_dir):
-    with pytest.raises(ConfigError, match="linear, lstm_ln, cnn"):
+    with pytest.raises(ConfigError, match="linear, lstm_ln, cnn, rnn, lstm_cnn, attention, attention_ln"):
         get_model(str(tiny_bert_dir), head="gru")
 
 
@@ -198,3 +198,22 @@ def test_encoder_dropout_overrides_reach_the_modules_and_are_saved(tiny_bert_dir
     assert dropout_ps(get_model(str(tmp_path / "reader"), head="cnn")) == ps
     with pytest.raises(ConfigError, match="attention dropout must be in"):
         get_model(str(tiny_bert_dir), attention_dropout=1.5)
+
+
+def test_attention_heads_have_their_shapes_and_the_rnn_end_pointer_reads_the_start_state():
+    from odqa.reader.heads import build_head
+
+    assert build_head("multihead_attention", 384, 0.1).num_heads == 8
+    assert build_head("multihead_attention", 36, 0.1).num_heads == 6  # largest divisor of the width up to 8
+    assert build_head("attention", 384, 0.1).num_heads == 1
+    assert build_head("attention_ln", 32, 0.1).layer_norm is not None
+    assert build_head("lstm_cnn", 32, 0.1).qa_outputs.in_features == 32  # the convolutions split the width
+
+    torch.manual_seed(0)
+    rnn = build_head("rnn", 16, 0.0).eval()
+    hidden, mask = torch.randn(2, 7, 16), torch.ones(2, 7, dtype=torch.long)
+    with torch.no_grad():
+        before = rnn(hidden, mask)
+        rnn.start_lstm.weight_hh_l0.add_(0.5)  # changes the start LSTM's final state only through the recurrence
+        after = rnn(hidden, mask)
+    assert not torch.allclose(before[..., 1], after[..., 1])  # end logits follow the start LSTM's state

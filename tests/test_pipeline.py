@@ -325,7 +325,7 @@ def test_static_int8_sends_no_telemetry():
     assert out == ["openvino.tools.ovc.telemetry_stub", "MagicMock"]
 
 
-@pytest.mark.parametrize("head", ["lstm_ln", "cnn"])
+@pytest.mark.parametrize("head", ["lstm_ln", "cnn", "rnn", "lstm_cnn", "multihead_attention"])
 def test_any_head_reads(tmp_path, char_tokenizer_dir, sample_corpus, head):
     path = save_tiny_reader(tmp_path, char_tokenizer_dir, head=head)
     reader = ExtractiveReader.from_pretrained(str(path), window=WINDOW, show_progress=False)

@@ -1,4 +1,4 @@
-"""Extractive QA models: any ``AutoModel`` encoder plus a span head (linear, BiLSTM+LN or CNN).
+"""Extractive QA models: any ``AutoModel`` encoder plus a span head (``odqa.reader.heads``), and loading.
 
 All heads live in one :class:`ODQAForQuestionAnswering` class so that training, saving and
 loading never depend on which head was chosen: the head name is stored in ``config.json``
@@ -23,107 +23,18 @@ from transformers.modeling_outputs import QuestionAnsweringModelOutput
 
 from odqa.errors import ConfigError
 from odqa.offline import missing_model_error, resolve_model_name
+from odqa.reader.heads import HEADS, build_head, check_head  # noqa: F401  (HEADS re-exported)
 
 logger = logging.getLogger(__name__)
 
-HEADS = ("linear", "lstm_ln", "cnn")
 DEFAULT_HEAD = "linear"
 DEFAULT_HEAD_DROPOUT = 0.1
-CNN_KERNEL_SIZES = (1, 3, 5)
 # Config fields that hold the encoder's dropout probabilities, by family (BERT/RoBERTa/ELECTRA first).
 DROPOUT_FIELDS = {
     "attention": ("attention_probs_dropout_prob", "attention_dropout"),
     "hidden": ("hidden_dropout_prob", "hidden_dropout", "dropout"),
 }
 READER_CONFIG_KEYS = ("odqa_head", "odqa_head_dropout_ratio", "label_smoothing_factor")
-
-
-# ---------------------------------------------------------------------------- heads
-class LinearHead(nn.Module):
-    """Dropout then one linear layer to (start, end): the classic BERT QA head."""
-
-    def __init__(self, hidden_size: int, dropout: float) -> None:
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.qa_outputs = nn.Linear(hidden_size, 2)
-
-    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-        return self.qa_outputs(self.dropout(hidden))
-
-
-class LSTMLayerNormHead(nn.Module):
-    """BiLSTM (2 x hidden/2 units, so the width is kept), LayerNorm, dropout, linear.
-
-    Sequences are packed by their attention-mask length when padding is on the right, so the
-    backward LSTM starts at the last real token instead of reading padding first.
-    """
-
-    def __init__(self, hidden_size: int, dropout: float) -> None:
-        super().__init__()
-        half = max(hidden_size // 2, 1)
-        self.lstm = nn.LSTM(hidden_size, half, batch_first=True, bidirectional=True)
-        self.layer_norm = nn.LayerNorm(2 * half)
-        self.dropout = nn.Dropout(dropout)
-        self.qa_outputs = nn.Linear(2 * half, 2)
-
-    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-        lengths = _right_padded_lengths(attention_mask, hidden.size(1))
-        if lengths is None:
-            out, _ = self.lstm(hidden)
-        else:
-            packed = nn.utils.rnn.pack_padded_sequence(hidden, lengths, batch_first=True, enforce_sorted=False)
-            out, _ = self.lstm(packed)
-            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=hidden.size(1))
-        return self.qa_outputs(self.dropout(self.layer_norm(out)))
-
-
-class CNNHead(nn.Module):
-    """Parallel 1-D convolutions (widths 1, 3, 5, 'same' padding), concatenated, GELU, dropout, linear.
-
-    Padding positions are zeroed before convolving so that they cannot leak into the last real
-    tokens through the wider kernels.
-    """
-
-    def __init__(self, hidden_size: int, dropout: float, kernel_sizes: tuple[int, ...] = CNN_KERNEL_SIZES) -> None:
-        super().__init__()
-        self.convs = nn.ModuleList(
-            nn.Conv1d(hidden_size, hidden_size, kernel_size=k, padding=k // 2) for k in kernel_sizes
-        )
-        self.dropout = nn.Dropout(dropout)
-        self.qa_outputs = nn.Linear(hidden_size * len(kernel_sizes), 2)
-
-    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-        if attention_mask is not None:
-            hidden = hidden * attention_mask.unsqueeze(-1).to(hidden.dtype)
-        x = hidden.transpose(1, 2)  # (batch, hidden, seq) for Conv1d
-        features = torch.cat([conv(x) for conv in self.convs], dim=1).transpose(1, 2)
-        return self.qa_outputs(self.dropout(F.gelu(features)))
-
-
-def _right_padded_lengths(attention_mask: torch.Tensor | None, seq_len: int) -> torch.Tensor | None:
-    """Lengths (on CPU, as packing wants) if every row is ones-then-zeros, else None."""
-    if attention_mask is None:
-        return None
-    mask = attention_mask.bool()
-    lengths = mask.sum(dim=1)
-    positions = torch.arange(seq_len, device=mask.device).unsqueeze(0)
-    if not torch.equal(mask, positions < lengths.unsqueeze(1)):
-        return None
-    return lengths.clamp(min=1).cpu()
-
-
-def build_head(head: str, hidden_size: int, dropout: float) -> nn.Module:
-    check_head(head)
-    if head == "linear":
-        return LinearHead(hidden_size, dropout)
-    if head == "lstm_ln":
-        return LSTMLayerNormHead(hidden_size, dropout)
-    return CNNHead(hidden_size, dropout)
-
-
-def check_head(head: str) -> None:
-    if head not in HEADS:
-        raise ConfigError(f"unknown reader head {head!r}: choose one of {', '.join(HEADS)}.")
 
 
 # ---------------------------------------------------------------------------- model
@@ -391,7 +302,7 @@ def _from_hf_qa_checkpoint(path: str, config: PreTrainedConfig, keys: tuple[str,
     if not isinstance(qa_outputs, nn.Linear) or qa_outputs.out_features != 2 or base is qa_model:
         raise ConfigError(
             f"{path}: this {type(qa_model).__name__} checkpoint has no plain `qa_outputs` linear layer to reuse; "
-            "pass an explicit head (linear, lstm_ln, cnn) together with an encoder checkpoint."
+            "pass an explicit head (any but linear) together with an encoder checkpoint."
         )
     model = ODQAForQuestionAnswering(_reader_config(config, base, keys))
     model.backbone.load_state_dict(base.state_dict(), strict=False)

