@@ -47,7 +47,7 @@ def time_example_script(out: Path) -> tuple[float, dict]:
     subprocess.run(["bash", "scripts/train_mrc_v2_example.sh", "--output_dir", str(out)], check=True, cwd=REPO,
                    stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
-    info = json.loads((out / "run_info.json").read_text(encoding="utf-8"))
+    info = json.loads((out / "e5_lstm_example" / "run_info.json").read_text(encoding="utf-8"))  # its --run_name
     return seconds, info["results"]["eval"]
 
 

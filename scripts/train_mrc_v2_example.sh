@@ -9,6 +9,7 @@
 # and the 250k-row word-embedding matrix frozen (--freeze_word_embeddings); see BENCHMARKS.md.
 # On a GPU, change --model to klue/roberta-large and drop the --max_*_samples limits and those three options.
 # TPU / multi-GPU: `accelerate launch train_mrc_v2.py <same options>`.
+# The reader lands in models/example_reader/e5_lstm_example (--run_name; a second run goes to ...example2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KORQUAD=../shared/data/korquad/KorQuAD_v1.0_dev_half.json

@@ -121,6 +121,22 @@ def test_backbone_freeze_for_half_an_epoch(encoder_dir, tmp_path):
     assert all(p.requires_grad for p in model.parameters())
 
 
+def test_backbone_frozen_for_the_last_epoch_only(encoder_dir, tmp_path):
+    """--freeze_pretrained_weight last (odqa: --freeze_when last): trained in epoch 1, frozen in epoch 2."""
+    model = get_model(encoder_dir, head="linear")
+    probe = EpochSnapshots(model)
+    trainer = Trainer(model=model, args=training_args(tmp_path / "out"), train_dataset=ListDataset(),
+                      callbacks=[FreezeBackboneCallback(1.0, when="last"), probe])
+    trainer.train()
+    after_epoch1, final = probe.at_epoch_end
+    backbone = "backbone."
+    assert same(part(after_epoch1, backbone), part(final, backbone))  # untouched in the last epoch
+    assert not same(part(after_epoch1, "head."), part(final, "head."))  # the head still trains
+    epoch1 = [s for s in probe.trainable_per_step if s[0] < 1.0]
+    assert epoch1 and all(layer for _, _, layer in epoch1)
+    assert all(p.requires_grad for p in model.parameters())  # handed back trainable
+
+
 def test_build_freeze_callback():
     assert build_freeze_callback("none", 1.0) is None
     assert build_freeze_callback("embedding", 0) is None

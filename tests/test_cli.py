@@ -50,11 +50,24 @@ def test_options_from_yaml_file(tmp_path):
         parse_cli([ReaderArguments], [str(tmp_path / "missing.yaml")], prog="t", description="")
 
 
-def test_evaluation_strategy_alias():
-    from odqa.reader.train import rewrite_aliases
+def test_old_option_names_are_aliases_listed_after_odqas_own():
+    from odqa.reader.train import ReaderArguments, ReaderDataArguments, ReaderTrainingArguments
 
-    assert rewrite_aliases(["--evaluation_strategy", "steps", "--evaluation_strategy=epoch", "--x"]) == [
-        "--eval_strategy", "steps", "--eval_strategy=epoch", "--x"]
+    from odqa.utils.args import parse_cli
+
+    types = [ReaderArguments, ReaderDataArguments, ReaderTrainingArguments]
+    _, data, training = parse_cli(types, ["--evaluation_strategy=steps", "--dataset_path", "d", "--stride_len", "32",
+                                          "--output_dir", "o"], prog="t", description="")
+    assert (str(training.eval_strategy.value if hasattr(training.eval_strategy, "value") else training.eval_strategy),
+            data.dataset_dir, data.doc_stride) == ("steps", "d", 32)
+    from transformers import HfArgumentParser
+
+    help_text = HfArgumentParser(types).format_help()
+    lines = help_text.splitlines()
+    for ours, theirs in (("--dataset_dir", "--dataset_path"), ("--doc_stride", "--stride_len"),
+                         ("--eval_strategy", "--evaluation_strategy")):
+        [line] = [line for line in lines if line.strip().startswith(ours + " ")]
+        assert theirs in line  # odqa's name first, the old one after it
 
 
 def test_wandb_is_opt_in(monkeypatch, tmp_path):

@@ -224,6 +224,7 @@ def get_model(
     label_smoothing_factor: float | None = None,
     attention_dropout: float | None = None,
     hidden_dropout: float | None = None,
+    config_name: str | None = None,
     **kwargs: Any,
 ) -> ODQAForQuestionAnswering:
     """Build (or restore) a reader.
@@ -237,14 +238,20 @@ def get_model(
 
     ``head_dropout_ratio`` / ``label_smoothing_factor`` default to the saved values, else 0.1 / 0.0.
     ``attention_dropout`` / ``hidden_dropout`` override the encoder's own dropout (see
-    :func:`dropout_overrides`); ``None`` keeps what the checkpoint's config says.
+    :func:`dropout_overrides`); ``None`` keeps what the checkpoint's config says. ``config_name``: a
+    config (folder or hub name) used instead of the checkpoint's own (the weights still come from it).
     Other keyword arguments go to ``from_pretrained`` (e.g. ``revision``, ``attn_implementation``).
     """
     if head is not None:
         check_head(head)
     path = resolve_model_name(model_name_or_path)
-    config = _load_config(path, model_name_or_path)
-    saved_head = getattr(config, "odqa_head", None)
+    config = saved_config = _load_config(path, model_name_or_path)
+    saved_head = getattr(saved_config, "odqa_head", None)
+    if config_name:
+        config = _load_config(resolve_model_name(config_name), config_name)
+        for key in READER_CONFIG_KEYS:  # what the checkpoint's reader was saved with still holds
+            if getattr(config, key, None) is None and getattr(saved_config, key, None) is not None:
+                setattr(config, key, getattr(saved_config, key))
 
     overrides: dict[str, Any] = {"odqa_head": head or saved_head or DEFAULT_HEAD}
     if head_dropout_ratio is not None:
@@ -268,9 +275,11 @@ def get_model(
         saved = ODQAForQuestionAnswering.from_pretrained(path, **kwargs)
         return _with_backbone(config, saved.backbone, keys)
 
-    if config.odqa_head == "linear" and _is_hf_qa_checkpoint(config):
+    if config.odqa_head == "linear" and _is_hf_qa_checkpoint(saved_config):
         return _from_hf_qa_checkpoint(path, config, keys, **kwargs)
 
+    if config_name:
+        kwargs["config"] = config
     return _with_backbone(config, AutoModel.from_pretrained(path, **kwargs), keys)
 
 

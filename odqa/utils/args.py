@@ -60,3 +60,41 @@ def unknown_option_message(parser: Any, unknown: list[str]) -> str:
         parts.append(f"{flag}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
     kind = "option" if flags[0].startswith("-") else "argument"
     return (f"unknown {kind}{'s' if len(parts) > 1 else ''} {', '.join(parts)}; `--help` lists every option.")
+
+
+def take_option(argv: list[str], name: str, flag: bool = False) -> tuple[str | None, list[str]]:
+    """Remove ``name`` (``--name value``, ``--name=value``, or a bare ``--name`` when ``flag``) from ``argv``.
+
+    Returns the last value given (``"true"`` for a bare flag, None when absent) and the other arguments.
+    Used to translate options of older command lines before parsing.
+    """
+    value: str | None = None
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        key, eq, inline = arg.partition("=")
+        if key != name:
+            rest.append(arg)
+            i += 1
+            continue
+        if eq:
+            value, i = inline, i + 1
+        elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            value, i = argv[i + 1], i + 2
+        elif flag:
+            value, i = "true", i + 1
+        else:
+            raise ConfigError(f"{name} needs a value.")
+    return value, rest
+
+
+def is_true(value: str | None) -> bool:
+    """Booleans as argparse-style command lines write them (``--flag``, ``--flag true``, ``--flag False``)."""
+    return value is not None and value.strip().lower() in {"true", "1", "yes", "y", "t"}
+
+
+def print_notes(prog: str, notes: list[str]) -> None:
+    """One line per translated option, on stderr (the meaning of an old option is never changed silently)."""
+    for note in notes:
+        print(f"{prog}: note: {note}", file=sys.stderr)
