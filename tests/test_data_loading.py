@@ -49,6 +49,10 @@ def test_save_to_disk_datasetdict_with_unlabelled_test(squad_file, tmp_path):
     assert set(loaded) == {"train", "validation", "test"}
     assert loaded["test"][0]["answers"] == {"text": [], "answer_start": []}
     assert len(loaded["train"]) == len(rows) - 2
+    # the KLUE-MRC data folder (the competition code's --dataset_path) means its train_dataset/
+    (tmp_path / "data").mkdir()
+    (tmp_path / "klue").rename(tmp_path / "data" / "train_dataset")
+    assert len(load_mrc_dataset(tmp_path / "data")["train"]) == len(rows) - 2
 
 
 def write_rows(tmp_path, rows, name="bad.jsonl"):

@@ -187,6 +187,15 @@ def _from_disk(path: Path, fix_answer_start: bool, require_answers: bool):
     return convert(loaded, "")
 
 
+def _klue_split_folder(path: Path) -> Path:
+    """The KLUE-MRC data folder (``data/`` holding ``train_dataset/`` and ``test_dataset/``, what the
+    competition code's ``--dataset_path`` pointed at) means its ``train_dataset/``."""
+    is_saved = (path / "dataset_dict.json").is_file() or (path / "state.json").is_file()
+    if not is_saved and (path / "train_dataset").is_dir():
+        return path / "train_dataset"
+    return path
+
+
 def load_mrc_dataset(path: str | os.PathLike, *, fix_answer_start: bool = False,
                      require_answers: bool = False):
     """Load a file (→ ``Dataset``) or a ``save_to_disk`` folder (→ ``Dataset``/``DatasetDict``).
@@ -196,5 +205,5 @@ def load_mrc_dataset(path: str | os.PathLike, *, fix_answer_start: bool = False,
     """
     path = Path(path)
     if path.is_dir():
-        return _from_disk(path, fix_answer_start, require_answers)
+        return _from_disk(_klue_split_folder(path), fix_answer_start, require_answers)
     return load_mrc_examples(path, fix_answer_start=fix_answer_start, require_answers=require_answers)
