@@ -179,3 +179,27 @@ def test_int8_reading_calibrated_on_a_training_file(setup, first_run, tmp_path, 
     capsys.readouterr()
     assert main(base + ["--output_dir", str(tmp_path / "x"), "--calibration_dataset", SAMPLE_CORPUS[0]]) == 2
     assert "--calibration_dataset only applies with --quantize int8" in capsys.readouterr().err
+
+
+def test_a_klue_folder_and_max_samples_score_exactly_the_questions_asked(setup, first_run, tmp_path, capsys):
+    """A save_to_disk DatasetDict (train + validation): infer predicts and scores its validation split only,
+    --max_samples the first N of them; the original's flags (--tokenizer <spec>, --seed,
+    --per_device_eval_batch_size) are accepted, the retrieval --tokenizer with a note."""
+    from datasets import Dataset, DatasetDict
+
+    from odqa.data import load_mrc_dataset
+
+    rows = load_mrc_dataset(setup["questions"]).to_list()
+    train = [{**r, "id": f"train-{r['id']}"} for r in rows]
+    DatasetDict({"train": Dataset.from_list(train), "validation": Dataset.from_list(rows)}).save_to_disk(
+        tmp_path / "data" / "train_dataset")
+    out = tmp_path / "run"
+    argv = ["infer", "--retriever_type", "bm25", "--tokenizer", "bigram", "--index", str(setup["root"] / "idx"),
+            "--model", str(setup["reader"]), "--dataset_path", str(tmp_path / "data"), "--max_samples", "4",
+            "--seed", "7", "--per_device_eval_batch_size", "8", "--do_eval", "--quiet", "--output_dir", str(out),
+            *TINY_WINDOW]
+    assert main(argv) == 0
+    assert "--tokenizer bigram -> --retrieval_tokenizer bigram" in capsys.readouterr().err
+    predictions = _json(out / "predictions.json")
+    assert list(predictions) == [r["id"] for r in rows[:4]]
+    assert _json(out / "metrics.json")["total"] == 4

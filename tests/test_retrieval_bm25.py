@@ -1,6 +1,8 @@
 """BM25 on bm25s must score exactly like rank-bm25 (the parity reference) for the same variant."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rank_bm25
@@ -138,3 +140,23 @@ def test_chunked_indexing_equals_indexing_all_tokens_at_once(monkeypatch):
     chunked = BM25Retriever("whitespace", title_weight=1).index(corpus)
     assert chunked._engine.vocab_dict == whole._engine.vocab_dict
     np.testing.assert_array_equal(all_scores(chunked, queries), all_scores(whole, queries))
+
+
+def test_numba_kernels_are_cached_on_disk_so_a_new_process_skips_the_jit():
+    """bm25s compiles without cache=True; odqa turns the on-disk cache on, and the first query writes it."""
+    pytest.importorskip("numba")
+    from bm25s.numba import retrieve_utils
+
+    from odqa.retrieval.bm25 import _cache_numba_kernels
+
+    from odqa.retrieval import load_corpus
+    from tests.conftest import SAMPLE_DIR
+
+    retriever = BM25Retriever(tokenizer="bigram").index(load_corpus(str(SAMPLE_DIR / "train.json")))
+    assert _cache_numba_kernels() >= 3
+    kernel = retrieve_utils._retrieve_internal_jitted_serial
+    assert type(kernel._cache).__name__ == "FunctionCache"
+    retriever.retrieve(["경복궁이 처음 지어진 해는?"], 3)
+    cache_dir = Path(kernel._cache.cache_path)
+    assert any(p.name.startswith("retrieve_utils._retrieve_internal_jitted") and p.suffix == ".nbi"
+               for p in cache_dir.iterdir())

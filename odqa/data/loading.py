@@ -187,7 +187,7 @@ def _from_disk(path: Path, fix_answer_start: bool, require_answers: bool):
     return convert(loaded, "")
 
 
-def _klue_split_folder(path: Path) -> Path:
+def resolve_dataset_folder(path: Path) -> Path:
     """The KLUE-MRC data folder (``data/`` holding ``train_dataset/`` and ``test_dataset/``, what the
     competition code's ``--dataset_path`` pointed at) means its ``train_dataset/``."""
     is_saved = (path / "dataset_dict.json").is_file() or (path / "state.json").is_file()
@@ -205,5 +205,5 @@ def load_mrc_dataset(path: str | os.PathLike, *, fix_answer_start: bool = False,
     """
     path = Path(path)
     if path.is_dir():
-        return _from_disk(_klue_split_folder(path), fix_answer_start, require_answers)
+        return _from_disk(resolve_dataset_folder(path), fix_answer_start, require_answers)
     return load_mrc_examples(path, fix_answer_start=fix_answer_start, require_answers=require_answers)

@@ -30,6 +30,7 @@ from odqa.pipeline.quantization import DEFAULT_CALIBRATION_WINDOWS, QUANTIZE_CHO
 from odqa.pipeline.reading import DEFAULT_RETRIEVER_WEIGHT, DEFAULT_TOP_K, READ_MODES
 from odqa.reader.processor import WindowConfig
 from odqa.retrieval.cli import CorpusArguments, RetrieverArguments
+from odqa.retrieval.tokenizers import DEFAULT_TOKENIZER
 from odqa.utils.args import parse_cli
 from odqa.utils.io import write_json
 
@@ -44,6 +45,10 @@ class InferRetrieverArguments(RetrieverArguments):
         "aliases": ["--retriever_type"],
         "help": "Retriever used when an index is built: bm25, tfidf, dense, csv, hybrid, elasticsearch or an alias (SparseRetrieval_BM25P, "
                 "get_retrieved_df, ...). A saved --index keeps the retriever it was built with."})
+    retrieval_tokenizer: str = field(default=DEFAULT_TOKENIZER, metadata={  # here --tokenizer is the reader's
+        "help": "How bm25/tfidf split text when an index is built: whitespace | kiwi | kiwi:all | kiwi:<POS,...> | "
+                "hf:<model> | char_ngram:<n> | bigram, or a combination like kiwi+bigram (the default). "
+                "`--tokenizer kiwi` (a tokenizer spec) is still read as this, with a note."})
 
 
 @dataclass
@@ -60,6 +65,8 @@ class InferCorpusArguments(CorpusArguments):
 class InferReaderArguments:
     model: str = field(metadata={"help": "Trained reader folder (any head), e.g. models/sample_reader, or a "
                                          "*ForQuestionAnswering checkpoint."})
+    tokenizer: Optional[str] = field(default=None, metadata={
+        "help": "The reader's tokenizer (folder or hub name) when it is not the one saved with --model."})
     max_seq_len: int = field(default=_WINDOW.max_seq_length, metadata={"help": "Tokens per window (question + context)."})
     doc_stride: int = field(default=_WINDOW.doc_stride, metadata={"help": "Token overlap between windows of one passage."})
     max_query_length: int = field(default=_WINDOW.max_query_length, metadata={"help": "Questions are cut to this many tokens."})
@@ -71,6 +78,7 @@ class InferReaderArguments:
         "help": "Score a span as start + end logit minus its window's no-answer score, so spans compare across "
                 "passages; false: the raw start + end logit."})
     batch_size: int = field(default=32, metadata={
+        "aliases": ["--per_device_eval_batch_size"],
         "help": "Windows per forward pass (windows of all questions are length-sorted and batched together)."})
     read_mode: str = field(default="passage", metadata={
         "help": "passage: read each top-k passage on its own and take the best span across them; concat: join the "
@@ -108,8 +116,12 @@ class InferRunArguments:
         "help": "Also score the predictions (EM/F1) and the retrieval (recall@k); needs answers and contexts."})
     metric: str = field(default="korquad", metadata={"help": "korquad (char F1) | squad (token F1).",
                                                      "choices": ["korquad", "squad"]})
+    max_samples: Optional[int] = field(default=None, metadata={
+        "help": "Only the first N questions (try a few before a long run)."})
     show_examples: int = field(default=3, metadata={"help": "Questions printed with their passages and answers."})
     quiet: bool = field(default=False, metadata={"help": "No progress bars."})
+    seed: int = field(default=42, metadata={
+        "help": "Seed of every random generator (reading is deterministic; kept for the competition scripts)."})
 
 
 def load_corpus_files(args: InferCorpusArguments):
@@ -179,7 +191,7 @@ def run_inference(retriever_args: InferRetrieverArguments, corpus_args: InferCor
 
     if run_args.top_k_retrieval < 1:
         raise ConfigError(f"--top_k_retrieval must be at least 1 (got {run_args.top_k_retrieval}).")
-    questions = load_questions(run_args.dataset_path)
+    questions = load_questions(run_args.dataset_path, run_args.max_samples)
     references = None
     if run_args.do_eval:  # fail on an unscorable dataset before the slow part
         from odqa.metrics.cli import load_references
@@ -193,9 +205,13 @@ def run_inference(retriever_args: InferRetrieverArguments, corpus_args: InferCor
                           max_query_length=reader_args.max_query_length, max_answer_length=reader_args.max_ans_len,
                           n_best_size=reader_args.n_best_size, morpheme_boundaries=reader_args.morpheme_boundaries,
                           score_against_null=reader_args.score_against_null)
+    from transformers import set_seed
+
+    set_seed(run_args.seed)
     reader = ExtractiveReader.from_pretrained(reader_args.model, window=window, batch_size=reader_args.batch_size,
                                               quantize=reader_args.quantize, show_progress=not run_args.quiet,
-                                              calibration_windows=reader_args.calibration_windows)
+                                              calibration_windows=reader_args.calibration_windows,
+                                              tokenizer=reader_args.tokenizer)
     if reader_args.calibration_dataset:
         calibrate_from_file(reader, reader_args.calibration_dataset, reader_args.quantize)
     pipeline = ODQAPipeline(retriever, reader, ReadOptions(reader_args.read_mode, reader_args.retriever_weight),
@@ -221,7 +237,27 @@ def run_inference(retriever_args: InferRetrieverArguments, corpus_args: InferCor
     return {"written": [str(p) for p in written], "metrics": metrics, "run_info": run_info}
 
 
+def translate_tokenizer_flag(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``--tokenizer`` used to name the retrieval tokenizer here: a tokenizer spec still does, with a note;
+    anything else (a folder, a hub name) is the reader's tokenizer."""
+    from odqa.retrieval.tokenizers import is_tokenizer_spec
+    from odqa.utils.args import take_option
+
+    value, rest = take_option(argv, "--tokenizer")
+    if value is None:
+        return argv, []
+    if is_tokenizer_spec(value) and not Path(value).exists():
+        return [*rest, "--retrieval_tokenizer", value], [
+            f"--tokenizer {value} -> --retrieval_tokenizer {value} (in `odqa infer`, --tokenizer names the reader's "
+            "tokenizer)"]
+    return [*rest, "--tokenizer", value], []
+
+
 def main(argv: list[str] | None = None) -> int:
+    from odqa.utils.args import print_notes
+
+    argv, notes = translate_tokenizer_flag(list(sys.argv[1:] if argv is None else argv))
+    print_notes("odqa infer", notes)
     retriever_args, corpus_args, reader_args, run_args = parse_cli(
         [InferRetrieverArguments, InferCorpusArguments, InferReaderArguments, InferRunArguments],
         argv, prog="odqa infer", description=__doc__)

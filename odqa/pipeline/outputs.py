@@ -38,7 +38,10 @@ def evaluate_result(result: PipelineResult, dataset_path: str, corpus, top_k: in
     from odqa.retrieval.evaluation import questions_with_gold, retrieval_metrics
     from odqa.retrieval.questions import load_mrc_examples
 
-    scores: dict[str, Any] = compute_metrics(result.predictions(), load_references(dataset_path), metric=metric)
+    predictions = result.predictions()
+    references = load_references(dataset_path)  # scored: exactly the questions asked (--max_samples, one split)
+    scores: dict[str, Any] = compute_metrics(predictions, {q: references[q] for q in predictions if q in references},
+                                             metric=metric)
     hits_of = {qid: [Hit(str(p), float(s), r) for r, (p, s) in enumerate(zip(ids, sc), 1)]
                for qid, ids, sc in zip(result.table["id"], result.table["passage_ids"], result.table["scores"])}
     gold = questions_with_gold(load_mrc_examples(dataset_path), corpus)

@@ -106,8 +106,9 @@ class ExtractiveReader:
     @classmethod
     def from_pretrained(cls, path: str, window: WindowConfig | None = None, batch_size: int = 32,
                         quantize: str | None = None, show_progress: bool | None = None,
-                        calibration_windows: int = DEFAULT_CALIBRATION_WINDOWS) -> "ExtractiveReader":
-        """Load a trained reader folder (any head) and its tokenizer.
+                        calibration_windows: int = DEFAULT_CALIBRATION_WINDOWS,
+                        tokenizer: str | None = None) -> "ExtractiveReader":
+        """Load a trained reader folder (any head) and its tokenizer (or ``tokenizer``, a folder or hub name).
 
         ``quantize``: ``int8`` (static int8 encoder, OpenVINO) or ``int8-dynamic`` (PyTorch) for faster CPU
         inference; see :mod:`odqa.pipeline.quantization`.
@@ -117,7 +118,7 @@ class ExtractiveReader:
         from odqa.reader.tokenizer import load_tokenizer
 
         model = quantize_reader(load_reader(path), quantize)
-        return cls(model, load_tokenizer(path), window, batch_size, show_progress, calibration_windows)
+        return cls(model, load_tokenizer(tokenizer or path), window, batch_size, show_progress, calibration_windows)
 
     @property
     def needs_calibration(self) -> bool:

@@ -11,6 +11,7 @@ part and its columns rescaled to the floored idf (score = idf(term) x tf-part, s
 """
 from __future__ import annotations
 
+import functools
 import logging
 from array import array
 from pathlib import Path
@@ -157,11 +158,39 @@ class BM25Retriever(IndexedRetriever):
 
 
 def _import_bm25s():
-    """bm25s, with its logger back at WARNING: bm25s sets it to DEBUG when imported, flooding our CLI output."""
+    """bm25s, with its logger back at WARNING (bm25s sets it to DEBUG when imported, flooding our CLI output)
+    and its numba kernels cached on disk."""
     import bm25s
 
     logging.getLogger("bm25s").setLevel(logging.WARNING)
+    _cache_numba_kernels()
     return bm25s
+
+
+@functools.lru_cache(maxsize=None)
+def _cache_numba_kernels() -> int:
+    """Let numba keep bm25s's compiled retrieval kernels on disk.
+
+    bm25s compiles them without ``cache=True``, so every new process paid the JIT on its first query (~30 s
+    on 2 busy cores, and as much again for the parallel kernel of the first large batch); cached, a second
+    process answers its first query in under a second (BENCHMARKS.md, `benchmarks/bm25_first_query.py`).
+    The cache goes where numba puts it: ``__pycache__`` beside bm25s, else ``$NUMBA_CACHE_DIR`` or the
+    user's cache folder. Returns the number of kernels cached (0 without numba).
+    """
+    try:
+        from bm25s.numba import retrieve_utils, selection
+    except ImportError:  # numba missing: bm25s runs its numpy backend, nothing to compile
+        return 0
+    cached = 0
+    for module in (retrieve_utils, selection):
+        for value in vars(module).values():
+            if hasattr(value, "enable_caching") and hasattr(value, "py_func"):
+                try:
+                    value.enable_caching()
+                    cached += 1
+                except Exception as err:  # noqa: BLE001 - a cache is an optimisation, never a failure
+                    logger.debug("numba cache not enabled for %s: %s", value, err)
+    return cached
 
 
 def _to_ids(tokens: list[str], vocab: dict[str, int]) -> array:

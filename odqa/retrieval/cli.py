@@ -24,9 +24,11 @@ class LocalRetrieverArguments:
     retriever: str = field(default="bm25", metadata={"help": "bm25, tfidf, dense, csv, hybrid or elasticsearch "
                                                              "(aliases: SparseRetrieval_BM25P, SparseRetrieval_TFIDF, "
                                                              "DenseRetrieval, dpr, get_retrieved_df, es, ...)."})
-    tokenizer: str = field(default=DEFAULT_TOKENIZER, metadata={
-        "help": "whitespace | kiwi | kiwi:all | kiwi:<POS,...> | hf:<model> | char_ngram:<n> | bigram, or a "
-                "combination like kiwi+bigram (the default, chosen by measurement)."})
+    retrieval_tokenizer: str = field(default=DEFAULT_TOKENIZER, metadata={
+        "aliases": ["--tokenizer"],
+        "help": "How bm25/tfidf split text: whitespace | kiwi | kiwi:all | kiwi:<POS,...> | hf:<model> | "
+                "char_ngram:<n> | bigram, or a combination like kiwi+bigram (the default, chosen by measurement). "
+                "`--tokenizer` is accepted too, except in `odqa infer`, where it names the reader's tokenizer."})
     variant: Optional[str] = field(default=None, metadata={"help": "BM25 variant: lucene (default), okapi, bm25+, bm25l."})
     k1: Optional[float] = field(default=None, metadata={"help": "BM25 k1 (default 0.6; elasticsearch 1.2)."})
     b: Optional[float] = field(default=None, metadata={"help": "BM25 b (default 0.75)."})
@@ -37,8 +39,8 @@ class LocalRetrieverArguments:
     hybrid_parts: list[str] = field(default_factory=lambda: list(DEFAULT_HYBRID_PARTS),
                                     metadata={"help": "hybrid: the two retrievers to fuse."})
     hybrid_tokenizers: list[str] = field(default_factory=lambda: list(DEFAULT_HYBRID_TOKENIZERS), metadata={
-        "help": "hybrid: one tokenizer per part (default kiwi+bigram for bm25, kiwi for tfidf; --tokenizer is not "
-                "used by a hybrid)."})
+        "help": "hybrid: one tokenizer per part (default kiwi+bigram for bm25, kiwi for tfidf; "
+                "--retrieval_tokenizer is not used by a hybrid)."})
     fusion: str = field(default=DEFAULT_FUSION, metadata={
         "help": "hybrid: rrf (reciprocal rank), weighted (min-max sum) or zscore (sum of z-scores)."})
     fusion_weight: float = field(default=DEFAULT_FUSION_WEIGHT, metadata={
@@ -91,6 +93,8 @@ class EvalArguments:
     top_k: list[int] = field(default_factory=lambda: [1, 5, 10, 20, 100], metadata={"help": "cutoffs k."})
     index: Optional[str] = field(default=None, metadata={"help": "evaluate this saved index instead of building one."})
     output: Optional[str] = field(default=None, metadata={"help": "also write the metrics JSON here."})
+    max_samples: Optional[int] = field(default=None, metadata={
+        "help": "Only the first N questions (the corpus stays whole): try a few before a long run."})
 
 
 def _log_to_stderr() -> None:
@@ -136,7 +140,7 @@ def build_retriever(args: RetrieverArguments, name: str | None = None, tokenizer
     if canonical == "dense":
         return cls(model=args.dense_model, index_type=args.index_type, batch_size=args.dense_batch_size,
                    show_progress=True)
-    params = {"tokenizer": tokenizer or args.tokenizer, "variant": args.variant, "k1": args.k1, "b": args.b,
+    params = {"tokenizer": tokenizer or args.retrieval_tokenizer, "variant": args.variant, "k1": args.k1, "b": args.b,
               "delta": args.delta, "title_weight": args.title_weight, "stopwords": read_stopwords(args.stopwords),
               "show_progress": True}
     return cls(**_accepted(cls, {**params, **implied}))
@@ -230,7 +234,12 @@ def eval_retrieval_main(argv: list[str] | None = None) -> int:
         retriever.index(corpus)
         index_seconds = time.perf_counter() - start
         config = {"retriever": retriever.name, **(retriever.params() if hasattr(retriever, "params") else {})}
-    metrics = evaluate_retriever(retriever, questions_with_gold(examples, retriever.corpus), eval_args.top_k)
+    questions = questions_with_gold(examples, retriever.corpus)
+    if eval_args.max_samples is not None:
+        if eval_args.max_samples < 1:
+            raise ConfigError(f"--max_samples must be at least 1 (got {eval_args.max_samples}).")
+        questions = questions[:eval_args.max_samples]
+    metrics = evaluate_retriever(retriever, questions, eval_args.top_k, show_progress=True)
     report = {"dataset": eval_args.dataset, "corpus": corpus_args.corpus or "dataset contexts",
               "passages": len(retriever.corpus), **config,
               **{k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()},

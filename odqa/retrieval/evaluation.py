@@ -54,16 +54,26 @@ def retrieval_metrics(rankings: Sequence[list[Hit]], questions: Sequence[EvalQue
 
 
 def evaluate_retriever(retriever: Retriever, questions: Sequence[EvalQuestion], top_ks: Sequence[int],
-                       batch_size: int = 4096) -> dict[str, float]:
-    """Retrieve top max(k) for every question (timed after a one-query warm-up) and score."""
+                       batch_size: int = 4096, show_progress: bool | None = None) -> dict[str, float]:
+    """Retrieve top max(k) for every question (timed after a one-query warm-up) and score.
+
+    ``show_progress``: a bar over the question batches (None: only for long evaluations).
+    """
+    from tqdm.auto import tqdm
+
+    from odqa.utils.progress import wants_progress
+
     k_max = max(top_ks)
     texts = [q.question for q in questions]
     if texts:
         retriever.retrieve(texts[:1], k_max)  # warm-up: JIT compilation and lazy loading are not throughput
     start = time.perf_counter()
     rankings: list[list[Hit]] = []
-    for i in range(0, len(texts), batch_size):
-        rankings.extend(retriever.retrieve(texts[i:i + batch_size], k_max))
+    with tqdm(total=len(texts), desc="retrieving", unit="question",
+              disable=not wants_progress(show_progress, len(texts), min_items=2 * batch_size)) as bar:
+        for i in range(0, len(texts), batch_size):
+            rankings.extend(retriever.retrieve(texts[i:i + batch_size], k_max))
+            bar.update(len(texts[i:i + batch_size]))
     seconds = time.perf_counter() - start
     metrics = retrieval_metrics(rankings, questions, retriever.corpus, top_ks)
     metrics["retrieve_seconds"] = seconds

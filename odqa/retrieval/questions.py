@@ -16,7 +16,9 @@ def load_mrc_examples(path: str | os.PathLike) -> list[dict[str, Any]]:
     if path.is_dir():
         import datasets
 
-        loaded = datasets.load_from_disk(str(path))
+        from odqa.data.loading import resolve_dataset_folder
+
+        loaded = datasets.load_from_disk(str(resolve_dataset_folder(path)))
         splits = list(loaded.values()) if isinstance(loaded, datasets.DatasetDict) else [loaded]
         rows = [ex for split in splits for ex in iter_mrc_examples(split, str(path))]
     else:
@@ -27,12 +29,18 @@ def load_mrc_examples(path: str | os.PathLike) -> list[dict[str, Any]]:
     return rows
 
 
-def load_questions(path: str | os.PathLike) -> list[dict[str, str]]:
-    """[{id, question}] from any supported layout; a missing id becomes the row number."""
+def load_questions(path: str | os.PathLike, max_samples: int | None = None) -> list[dict[str, str]]:
+    """[{id, question}] from any supported layout; a missing id becomes the row number.
+
+    A ``save_to_disk`` DatasetDict gives the questions of its validation split (what `odqa evaluate` scores),
+    or of its only split; ``max_samples`` keeps the first N (to try a few questions first).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
-    if path.is_dir() or suffix == ".json" and isinstance(read_json(path), dict):
-        rows: Any = load_mrc_examples(path)
+    if path.is_dir():
+        rows: Any = _split_to_predict(path)
+    elif suffix == ".json" and isinstance(read_json(path), dict):
+        rows = load_mrc_examples(path)
     elif suffix == ".json":
         rows = read_json(path)
     elif suffix == ".jsonl":
@@ -47,4 +55,25 @@ def load_questions(path: str | os.PathLike) -> list[dict[str, str]]:
             raise DataError(f"{path}: row {n} (id {row.get('id', '?') if isinstance(row, dict) else '?'!r}) has no "
                             f"'question'; every row needs id and question.")
         questions.append({"id": str(row.get("id", n)), "question": str(row["question"])})
+    if max_samples is not None:
+        if max_samples < 1:
+            raise DataError(f"--max_samples must be at least 1 (got {max_samples}).")
+        questions = questions[:max_samples]
     return questions
+
+
+def _split_to_predict(path: Path) -> list[dict[str, Any]]:
+    import datasets
+
+    from odqa.data.loading import resolve_dataset_folder
+
+    loaded = datasets.load_from_disk(str(resolve_dataset_folder(path)))
+    if isinstance(loaded, datasets.DatasetDict):
+        if "validation" in loaded:
+            loaded = loaded["validation"]
+        elif len(loaded) == 1:
+            loaded = next(iter(loaded.values()))
+        else:
+            raise DataError(f"{path}: a DatasetDict with splits {sorted(loaded)} and no 'validation': give the "
+                            "folder of one split, or a file.")
+    return [r for r in iter_mrc_examples(loaded, str(path)) if r["question"]]

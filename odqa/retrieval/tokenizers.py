@@ -163,6 +163,14 @@ def _make_one(spec: str, stopwords: Iterable[str]) -> Tokenizer:
                       f"hf:<model>, char_ngram:<n>, bigram, or a combination like kiwi+bigram.")
 
 
+SPEC_NAMES = ("whitespace", "bigram", "char_ngram", "ngram", "char", "kiwi", "hf")
+
+
+def is_tokenizer_spec(value: str) -> bool:
+    """Whether ``value`` reads as a retrieval tokenizer spec (``kiwi+bigram``, ``hf:klue/bert-base``...)."""
+    return all(part.partition(":")[0].strip().lower() in SPEC_NAMES for part in value.split("+"))
+
+
 def make_tokenizer(spec: str | None = None, stopwords: Iterable[str] = ()) -> Tokenizer:
     """Build a tokenizer from its spec (``None`` -> ``DEFAULT_TOKENIZER``); stopwords apply to Kiwi parts."""
     spec = spec or DEFAULT_TOKENIZER
