@@ -126,6 +126,18 @@ class ReaderDataArguments:
     use_max_padding: bool = field(default=False, metadata={
         "help": "Pad every window to --max_seq_len (default: pad each batch to its longest window)."})
     concat_eval: bool = field(default=False, metadata={"help": "Train on train + validation."})
+    concat_aug: list[str] = field(default_factory=list, metadata={
+        "help": "Add augmented copies of the training examples: mask_word (random question words masked), "
+                "mask_entity (question proper nouns masked, Kiwi), mask_context (context words that share a "
+                "morpheme with the question masked; answers intact). Several may be given."})
+    aug_mask_ratio: float = field(default=0.2, metadata={"help": "mask_word: share of question words masked."})
+    aug_max_masks: int = field(default=2, metadata={"help": "--concat_aug: at most this many masks per copy."})
+    token_masking_ratio: float = field(default=0.0, metadata={
+        "help": "Replace each question token of the training windows by the mask token with this probability "
+                "(the same tokens in every window of a question)."})
+    token_masking_max: int = field(default=2, metadata={"help": "At most this many masked tokens per question."})
+    token_masking_with_normal_data: bool = field(default=False, metadata={
+        "help": "With --token_masking_ratio: train on the masked and the unmasked windows together."})
     fix_answer_start: bool = field(default=False, metadata={
         "help": "Move answer_start values that miss their answer text to the nearest occurrence."})
     metric: str = field(default="korquad", metadata={"help": "korquad (char F1) | squad (token F1).",
@@ -299,8 +311,14 @@ def train_reader(reader_args: ReaderArguments, data_args: ReaderDataArguments,
             eval_examples = eval_examples.select(range(min(data_args.max_eval_samples, len(eval_examples))))
     train_examples = train_features = None
     if do_train:
-        train_examples = load_train_examples(processor, data_args, source)
+        train_examples = load_train_examples(processor, data_args, source, seed=training_args.seed)
         train_features = processor.get_train_features(train_examples)
+        if data_args.token_masking_ratio:
+            from odqa.reader.augmentation import mask_question_tokens
+
+            train_features = mask_question_tokens(
+                train_features, tokenizer, data_args.token_masking_ratio, data_args.token_masking_max,
+                seed=training_args.seed, keep_unmasked=data_args.token_masking_with_normal_data)
     if not do_train or eval_examples is None:  # nothing to gate (without training: one evaluation of --model)
         training_args.eval_strategy = type(training_args.eval_strategy)("no") \
             if not isinstance(training_args.eval_strategy, str) else "no"
@@ -357,9 +375,9 @@ def train_reader(reader_args: ReaderArguments, data_args: ReaderDataArguments,
     return results
 
 
-def load_train_examples(processor, data_args: ReaderDataArguments, source=None):
+def load_train_examples(processor, data_args: ReaderDataArguments, source=None, seed: int = 42):
     """Training examples as the options say: --dataset_dir's train split or --train_dataset, + validation
-    with --concat_eval, cut to --max_train_samples, + retrieved negatives."""
+    with --concat_eval, cut to --max_train_samples, + retrieved negatives, + augmented copies."""
     if source is not None:
         train_examples = processor.get_train_examples(source, concat_eval=data_args.concat_eval)
     else:
@@ -379,6 +397,11 @@ def load_train_examples(processor, data_args: ReaderDataArguments, source=None):
         from odqa.reader.negatives import add_retrieved_negatives
 
         train_examples = add_retrieved_negatives(train_examples, data_args.negatives_per_question)
+    if data_args.concat_aug:
+        from odqa.reader.augmentation import augment_examples
+
+        train_examples = augment_examples(train_examples, data_args.concat_aug, processor.tokenizer.mask_token,
+                                          seed=seed, ratio=data_args.aug_mask_ratio, max_masks=data_args.aug_max_masks)
     return train_examples
 
 
