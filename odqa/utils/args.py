@@ -29,6 +29,9 @@ def parse_cli(dataclass_types: Sequence[type], argv: list[str] | None, prog: str
 
     parser = HfArgumentParser(list(dataclass_types), prog=prog, description=description, epilog=epilog,
                               formatter_class=_help_formatter())
+    _group_inherited_options(parser, dataclass_types)
+    if len(parser._actions) > 40:  # argparse's usage line would list them all (train-mrc: ~180 lines)
+        parser.usage = f"{prog} [--option VALUE ...] | {prog} OPTIONS.json|OPTIONS.yaml"
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) == 1 and argv[0].endswith((".json", ".yaml", ".yml")):
         path = Path(argv[0])
@@ -44,6 +47,26 @@ def parse_cli(dataclass_types: Sequence[type], argv: list[str] | None, prog: str
     if unknown:
         raise ConfigError(unknown_option_message(parser, unknown))
     return tuple(parsed)
+
+
+def _group_inherited_options(parser: Any, dataclass_types: Sequence[type]) -> None:
+    """``--help`` lists a dataclass's own options first; the ones it inherits (e.g. the ~130 of transformers'
+    ``TrainingArguments``) go to a last group named by its ``_inherited_group_name``."""
+    import dataclasses
+
+    for dtype in dataclass_types:
+        name = getattr(dtype, "_inherited_group_name", None)
+        if not name:
+            continue
+        own = set(dtype.__dict__.get("__annotations__", {}))
+        inherited = {f.name for f in dataclasses.fields(dtype)} - own
+        group = parser.add_argument_group(name)
+        for source in parser._action_groups:
+            if source is group:
+                continue
+            for action in [a for a in source._group_actions if a.dest in inherited]:
+                source._group_actions.remove(action)
+                group._group_actions.append(action)
 
 
 def unknown_option_message(parser: Any, unknown: list[str]) -> str:
