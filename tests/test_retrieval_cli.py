@@ -96,3 +96,23 @@ def test_default_korean_configuration_beats_lucene_nori(korquad_half):
     m = evaluate_retriever(retriever, questions_with_gold(examples, corpus), [1, 5, 20])
     assert m["questions_with_gold_passage"] == 3316
     assert m["recall@1"] >= 92.5 and m["recall@5"] >= 99.2 and m["recall@20"] >= 99.85 and m["mrr@20"] >= 95.5
+
+
+def test_retrieve_writes_trec_and_jsonl_runs_that_agree_with_the_csv(tmp_path, squad_file, capsys):
+    """Pyserini-style run files: the same ranking as the CSV, readable by trec_eval/ranx (6 columns)."""
+    dataset = sample_or_tiny(squad_file)
+    assert main(["index", "--corpus", str(dataset), "--tokenizer", "bigram", "--output", str(tmp_path / "idx")]) == 0
+    for name in ("r.csv", "r.trec", "r.jsonl"):
+        assert main(["retrieve", "--index", str(tmp_path / "idx"), "--questions", str(dataset), "--top_k", "3",
+                     "--output", str(tmp_path / name)]) == 0
+    capsys.readouterr()
+    table = pd.read_csv(tmp_path / "r.csv")
+    expected = [(qid, pid, rank) for qid, pids in zip(table["id"].astype(str), table["passage_ids"])
+                for rank, pid in enumerate(json.loads(pids), 1)]
+    trec = [line.split() for line in (tmp_path / "r.trec").read_text(encoding="utf-8").splitlines()]
+    assert all(len(row) == 6 and row[1] == "Q0" and row[5] == "odqa-bm25" for row in trec)
+    assert [(row[0], row[2], int(row[3])) for row in trec] == expected
+    scores = [float(row[4]) for row in trec]
+    assert all(a >= b for a, b, row_a, row_b in zip(scores, scores[1:], trec, trec[1:]) if row_a[0] == row_b[0])
+    runs = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(r["id"], h["passage_id"], h["rank"]) for r in runs for h in r["hits"]] == expected

@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import random
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, Optional
 from odqa.errors import ConfigError
 from odqa.utils.args import parse_cli
 from odqa.utils.io import atomic_directory, write_json
+from odqa.utils.logs import configure_cli_logging
 
 logger = logging.getLogger("odqa.train_dpr")
 EVAL_CUTS = (1, 5, 20)
@@ -246,8 +246,7 @@ def _save(encoder, output_dir: str, accelerator) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     (args,) = parse_cli([DPRArguments], argv, prog="odqa train-dpr", description=__doc__)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    configure_cli_logging(timestamps=True)
     info = train_dpr(args)
     print(json.dumps({"output_dir": args.output_dir, "steps": info["steps"], "train_seconds": info["train_seconds"],
                       "first_eval": info["eval_history"][0] if info["eval_history"] else None,

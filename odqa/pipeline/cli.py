@@ -33,6 +33,7 @@ from odqa.retrieval.cli import CorpusArguments, RetrieverArguments
 from odqa.retrieval.tokenizers import DEFAULT_TOKENIZER
 from odqa.utils.args import parse_cli
 from odqa.utils.io import write_json
+from odqa.utils.logs import configure_cli_logging
 
 _WINDOW = WindowConfig()  # window defaults live in one place: the processor's config
 
@@ -261,9 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     retriever_args, corpus_args, reader_args, run_args = parse_cli(
         [InferRetrieverArguments, InferCorpusArguments, InferReaderArguments, InferRunArguments],
         argv, prog="odqa infer", description=__doc__)
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO, stream=sys.stderr)
-    for noisy in ("bm25s", "transformers", "datasets", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_cli_logging()
     if run_args.quiet:
         from datasets.utils.logging import disable_progress_bar
 

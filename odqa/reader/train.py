@@ -43,6 +43,7 @@ from odqa.reader.heads import HEAD_HELP
 from odqa.reader.processor import WindowConfig
 from odqa.utils.args import parse_cli
 from odqa.utils.io import write_json
+from odqa.utils.logs import configure_cli_logging
 
 _WINDOW = WindowConfig()  # window defaults live in one place: the processor's config
 
@@ -419,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     reader_args, data_args, training_args = parse_cli(
         [ReaderArguments, ReaderDataArguments, ReaderTrainingArguments], argv,
         prog="odqa train-mrc", description=__doc__)
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    configure_cli_logging(timestamps=True)
     results = train_reader(reader_args, data_args, training_args)
     print(json.dumps({"output_dir": results["output_dir"], **results.get("eval", results.get("train", {}))},
                      ensure_ascii=False, indent=2))

@@ -4,7 +4,6 @@ from __future__ import annotations
 import inspect
 import json
 import logging
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from odqa.retrieval.hybrid import (DEFAULT_FUSION, DEFAULT_FUSION_WEIGHT, DEFAUL
 from odqa.retrieval.tokenizers import DEFAULT_TOKENIZER
 from odqa.utils.args import parse_cli
 from odqa.utils.io import write_json
+from odqa.utils.logs import configure_cli_logging
 
 
 @dataclass
@@ -80,7 +80,9 @@ class IndexArguments:
 @dataclass
 class RetrieveArguments:
     questions: str = field(metadata={"help": "SQuAD/KorQuAD JSON, or .jsonl/.csv with id,question."})
-    output: str = field(metadata={"help": "CSV to write: id, question, passage_ids, scores, contexts."})
+    output: str = field(metadata={
+        "help": "Run file to write, by suffix: .csv (id, question, passage_ids, scores, contexts: what `--retriever "
+                "csv` replays), .trec (qid Q0 docid rank score tag, for trec_eval/ranx/Pyserini) or .jsonl."})
     index: Optional[str] = field(default=None, metadata={
         "help": "index directory written by `odqa index`. Without it, --retriever elasticsearch searches the "
                 "cluster index --es_index directly (passage texts come back with the hits)."})
@@ -98,8 +100,7 @@ class EvalArguments:
 
 
 def _log_to_stderr() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    configure_cli_logging(logging.WARNING)
 
 
 def _accepted(cls: type, params: dict[str, Any]) -> dict[str, Any]:
@@ -192,7 +193,7 @@ def retrieve_main(argv: list[str] | None = None) -> int:
     _log_to_stderr()
     from odqa.retrieval.questions import load_questions
     from odqa.retrieval.registry import load_retriever, resolve_name
-    from odqa.retrieval.table import retrieve_table, write_table_csv
+    from odqa.retrieval.table import retrieve_table, write_run
 
     if args.index:
         retriever = load_retriever(args.index)
@@ -202,7 +203,7 @@ def retrieve_main(argv: list[str] | None = None) -> int:
         raise ConfigError("--index DIR is required (an index built with `odqa index`), or --retriever "
                           "elasticsearch --es_index NAME to search a cluster index directly.")
     table = retrieve_table(retriever, load_questions(args.questions), args.top_k, show_progress=True)
-    write_table_csv(table, args.output)
+    write_run(table, args.output, run_tag=f"odqa-{retriever.name}")
     print(json.dumps({"output": args.output, "questions": len(table), "top_k": args.top_k}))
     return 0
 

@@ -41,3 +41,34 @@ def write_table_csv(table, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         out.to_csv(tmp, index=False)
     return Path(path)
+
+
+def write_run(table, path: str | os.PathLike, run_tag: str = "odqa") -> Path:
+    """The table as a standard run file, by suffix: ``.trec``/``.run``/``.txt`` (TREC: ``qid Q0 docid rank
+    score tag``, what trec_eval, ranx and Pyserini read), ``.jsonl`` (one ``{"id", "question", "hits":
+    [{"passage_id", "score", "rank"}]}`` per question), else the replayable CSV (:func:`write_table_csv`)."""
+    suffix = Path(path).suffix.lower()
+    if suffix in {".trec", ".run", ".txt"}:
+        lines = [f"{qid} Q0 {pid} {rank} {score:.6f} {run_tag}"
+                 for qid, pids, scores in zip(table["id"], table["passage_ids"], table["scores"])
+                 for rank, (pid, score) in enumerate(zip(pids, scores), 1)]
+        text = "\n".join(lines) + ("\n" if lines else "")
+    elif suffix == ".jsonl":
+        text = "".join(json.dumps({"id": qid, "question": question,
+                                   "hits": [{"passage_id": p, "score": s, "rank": r}
+                                            for r, (p, s) in enumerate(zip(pids, scores), 1)]},
+                                  ensure_ascii=False) + "\n"
+                       for qid, question, pids, scores in zip(table["id"], table["question"], table["passage_ids"],
+                                                              table["scores"]))
+    else:
+        return write_table_csv(table, path)
+    for qid in table["id"]:
+        if any(c.isspace() for c in str(qid)):
+            from odqa.errors import DataError
+
+            raise DataError(f"question id {qid!r} contains whitespace, which a TREC run cannot hold; "
+                            "write a .jsonl or .csv run instead.")
+    from odqa.utils.io import write_text
+
+    return write_text(path, text)
+

@@ -10,7 +10,6 @@ network, with no authentication: put it behind your own proxy for that.
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -19,6 +18,7 @@ from odqa.errors import ConfigError
 from odqa.pipeline.quantization import QUANTIZE_CHOICES
 from odqa.pipeline.reading import DEFAULT_TOP_K
 from odqa.utils.args import parse_cli
+from odqa.utils.logs import configure_cli_logging
 
 logger = logging.getLogger("odqa.serve")
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                           "pip install \"odqa[serve]\"") from None
     if args.top_k < 1 or args.num_answers < 1 or args.max_batch_size < 1 or args.max_queue < 1:
         raise ConfigError("--top_k, --num_answers, --max_batch_size and --max_queue must be at least 1.")
-    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO, stream=sys.stderr)
+    configure_cli_logging()
     pipeline = load_pipeline(args)
     options = ServeOptions(top_k=args.top_k, num_answers=args.num_answers, max_question_chars=args.max_question_chars,
                            max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
