@@ -84,6 +84,8 @@ class InferReaderArguments:
     read_mode: str = field(default="passage", metadata={
         "help": "passage: read each top-k passage on its own and take the best span across them; concat: join the "
                 "top-k passages into one context.", "choices": list(READ_MODES)})
+    add_title: Optional[bool] = field(default=None, metadata={
+        "help": "Read \"<title>: <passage>\" (default: as the reader was trained, see train-mrc --add_title)."})
     retriever_weight: float = field(default=DEFAULT_RETRIEVER_WEIGHT, metadata={
         "help": "Span score = reader score (start + end logit, minus the window's no-answer score) + this x the "
                 "retriever score of its passage. The default was chosen with bm25 on training articles "
@@ -215,7 +217,9 @@ def run_inference(retriever_args: InferRetrieverArguments, corpus_args: InferCor
                                               tokenizer=reader_args.tokenizer)
     if reader_args.calibration_dataset:
         calibrate_from_file(reader, reader_args.calibration_dataset, reader_args.quantize)
-    pipeline = ODQAPipeline(retriever, reader, ReadOptions(reader_args.read_mode, reader_args.retriever_weight),
+    add_title = reader.trained_with_titles if reader_args.add_title is None else reader_args.add_title
+    pipeline = ODQAPipeline(retriever, reader, ReadOptions(reader_args.read_mode, reader_args.retriever_weight,
+                                                           add_title),
                             score_ratio=run_args.passage_score_ratio)
     result = pipeline.run(questions, run_args.top_k_retrieval, show_progress=not run_args.quiet)
     written = write_outputs(result, run_args.output_dir)

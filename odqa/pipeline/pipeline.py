@@ -66,7 +66,7 @@ class ODQAPipeline:
             raise ConfigError("the retriever has no index: call retriever.index(corpus) or load a saved index first.")
         self.retriever = retriever
         self.reader = reader
-        self.read_options = read_options or ReadOptions()
+        self.read_options = read_options or ReadOptions(add_title=self.reader.trained_with_titles)
         self.read_options.check()
         self.score_ratio = score_ratio
 

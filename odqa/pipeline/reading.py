@@ -44,6 +44,7 @@ class ReadOptions:
 
     mode: str = "passage"
     retriever_weight: float = DEFAULT_RETRIEVER_WEIGHT
+    add_title: bool = False  # read "<title>: <passage>", as a reader trained with --add_title expects
 
     def check(self) -> None:
         if self.mode not in READ_MODES:
@@ -121,6 +122,11 @@ class ExtractiveReader:
         return cls(model, load_tokenizer(tokenizer or path), window, batch_size, show_progress, calibration_windows)
 
     @property
+    def trained_with_titles(self) -> bool:
+        """Whether the reader was trained on "<title>: <context>" (``train-mrc --add_title``)."""
+        return bool(getattr(getattr(self.model, "config", None), "odqa_add_title", False))
+
+    @property
     def needs_calibration(self) -> bool:
         return bool(getattr(self.model, "needs_calibration", False)) and not self.model.calibrated
 
@@ -143,9 +149,16 @@ class ExtractiveReader:
 
     # ------------------------------------------------------------------ stages
     def build_examples(self, questions: Sequence[str], passages: Sequence[Sequence[PassageToRead]],
-                       mode: str = "passage"):
-        """(examples Dataset, segments per example): the MRC examples to read and where each passage sits."""
+                       mode: str = "passage", add_title: bool = False):
+        """(examples Dataset, segments per example): the MRC examples to read and where each passage sits
+        (after its ``"<title>: "`` prefix with ``add_title``)."""
         from datasets import Dataset
+
+        from odqa.data.titles import title_prefix
+
+        def block(p: PassageToRead) -> tuple[str, int]:
+            prefix = title_prefix(p.title) if add_title else ""
+            return prefix + p.text, len(prefix)
 
         if len(questions) != len(passages):
             raise ConfigError(f"got {len(questions)} questions but {len(passages)} passage lists.")
@@ -153,18 +166,19 @@ class ExtractiveReader:
         for qi, (question, group) in enumerate(zip(questions, passages)):
             if not group:
                 continue
+            blocks = [block(p) for p in group]
             if mode == "concat":
-                offsets = np.cumsum([0] + [len(p.text) + len(CONCAT_SEPARATOR) for p in group[:-1]])
+                starts = np.cumsum([0] + [len(text) + len(CONCAT_SEPARATOR) for text, _ in blocks[:-1]])
                 ids.append(f"{qi}")
-                contexts.append(CONCAT_SEPARATOR.join(p.text for p in group))
+                contexts.append(CONCAT_SEPARATOR.join(text for text, _ in blocks))
                 texts.append(question)
-                segments.append([_Segment(p, int(o)) for p, o in zip(group, offsets)])
+                segments.append([_Segment(p, int(o) + shift) for p, o, (_, shift) in zip(group, starts, blocks)])
             else:
-                for pi, passage in enumerate(group):
+                for pi, (passage, (text, shift)) in enumerate(zip(group, blocks)):
                     ids.append(f"{qi}/{pi}")
-                    contexts.append(passage.text)
+                    contexts.append(text)
                     texts.append(question)
-                    segments.append([_Segment(passage, 0)])
+                    segments.append([_Segment(passage, shift)])
         examples = Dataset.from_dict({"id": ids, "title": [""] * len(ids), "context": contexts, "question": texts})
         return examples, segments
 
@@ -233,7 +247,7 @@ class ExtractiveReader:
         options = options or ReadOptions()
         options.check()
         with _timed(timings, "preprocess"):
-            examples, segments = self.build_examples(questions, passages, options.mode)
+            examples, segments = self.build_examples(questions, passages, options.mode, options.add_title)
             if not len(examples):
                 return [[] for _ in questions]
             features = self.featurize(examples)

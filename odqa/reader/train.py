@@ -129,6 +129,9 @@ class ReaderDataArguments:
     use_max_padding: bool = field(default=False, metadata={
         "help": "Pad every window to --max_seq_len (default: pad each batch to its longest window)."})
     concat_eval: bool = field(default=False, metadata={"help": "Train on train + validation."})
+    add_title: bool = field(default=False, metadata={
+        "help": "Prepend each context's title (\"<title>: <context>\"); saved with the reader, so `odqa infer`, "
+                "`serve` and ODQAPipeline read passages the same way."})
     concat_aug: list[str] = field(default_factory=list, metadata={
         "help": "Add augmented copies of the training examples: mask_word (random question words masked), "
                 "mask_entity (question proper nouns masked, Kiwi), mask_context (context words that share a "
@@ -315,6 +318,10 @@ def train_reader(reader_args: ReaderArguments, data_args: ReaderDataArguments,
                          processor.get_eval_examples(data_args.eval_dataset, fix_answer_start=data_args.fix_answer_start))
         if data_args.max_eval_samples:
             eval_examples = eval_examples.select(range(min(data_args.max_eval_samples, len(eval_examples))))
+        if data_args.add_title:
+            from odqa.data.titles import prepend_titles
+
+            eval_examples = prepend_titles(eval_examples)
     train_examples = train_features = None
     if do_train:
         train_examples = load_train_examples(processor, data_args, source, seed=training_args.seed)
@@ -337,6 +344,8 @@ def train_reader(reader_args: ReaderArguments, data_args: ReaderDataArguments,
                       config_name=reader_args.config)
     if reader_args.freeze_word_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
+    if data_args.add_title:
+        model.config.odqa_add_title = True  # read the same way at inference
     # our model applies label smoothing itself (start/end are not a `labels` column)
     smoothing, training_args.label_smoothing_factor = training_args.label_smoothing_factor, 0.0
 
@@ -399,6 +408,10 @@ def load_train_examples(processor, data_args: ReaderDataArguments, source=None, 
             train_examples = concatenate_datasets([train_examples, eval_examples])
     if data_args.max_train_samples:
         train_examples = train_examples.select(range(min(data_args.max_train_samples, len(train_examples))))
+    if data_args.add_title:
+        from odqa.data.titles import prepend_titles
+
+        train_examples = prepend_titles(train_examples)
     if data_args.negatives_per_question:
         from odqa.reader.negatives import add_retrieved_negatives
 

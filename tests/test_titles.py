@@ -1,0 +1,61 @@
+"""--add_title: contexts read as "<title>: <context>" in training and reading, offsets mapped back."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from odqa.pipeline.answers import PassageToRead
+from odqa.pipeline.reading import _answer_in_passage
+
+
+def test_prepend_titles_moves_the_answers_along(squad_file):
+    from odqa.data import load_mrc_dataset
+    from odqa.data.titles import prepend_titles
+
+    examples = load_mrc_dataset(squad_file)
+    titled = prepend_titles(examples)
+    for before, after in zip(examples, titled):
+        assert after["context"] == f"{before['title']}: {before['context']}"
+        for text, start in zip(after["answers"]["text"], after["answers"]["answer_start"]):
+            assert after["context"][start:start + len(text)] == text
+
+
+@pytest.mark.parametrize("mode", ["passage", "concat"])
+def test_reading_with_titles_maps_spans_back_into_the_passage(mode):
+    from odqa.pipeline.reading import ExtractiveReader
+
+    passages = [PassageToRead("p1", "세종은 훈민정음을 만들었다.", title="세종", score=2.0),
+                PassageToRead("p2", "경복궁은 1395년에 지어졌다.", title="경복궁", score=1.0, rank=2)]
+    reader = ExtractiveReader.__new__(ExtractiveReader)  # build_examples needs no model
+    examples, segments = reader.build_examples(["질문?"], [passages], mode, add_title=True)
+    contexts = list(examples["context"])
+    assert contexts[0].startswith("세종: 세종은")
+    last = contexts[-1]
+    start = last.index("1395년")
+    answer = _answer_in_passage({"offsets": (start, start + 5), "score": 1.0}, segments[-1], 0.0)
+    assert (answer.passage_id, answer.text, answer.passage[answer.start:answer.end]) == ("p2", "1395년", "1395년")
+    title_start = last.index("경복궁: ")
+    assert _answer_in_passage({"offsets": (title_start, title_start + 3), "score": 9.0}, segments[-1], 0.0) is None
+
+
+def test_a_reader_trained_with_titles_reads_with_titles(tmp_path, squad_file):
+    from odqa.pipeline import ExtractiveReader, ODQAPipeline
+    from odqa.reader.train import main
+    from odqa.retrieval import get_retriever, load_corpus
+    from tests.helpers_models import save_tiny_bert
+
+    encoder = save_tiny_bert(tmp_path / "encoder", vocab_size=200)
+    out = tmp_path / "reader"
+    assert main(["--model", str(encoder), "--train_dataset", str(squad_file), "--eval_dataset", str(squad_file),
+                 "--output_dir", str(out), "--num_train_epochs", "1", "--max_seq_len", "64", "--doc_stride", "16",
+                 "--max_query_length", "16", "--add_title", "--report_to", "none"]) == 0
+    assert json.loads((out / "config.json").read_text(encoding="utf-8"))["odqa_add_title"] is True
+    from odqa.reader.processor import WindowConfig
+
+    reader = ExtractiveReader.from_pretrained(str(out), window=WindowConfig(max_seq_length=64, doc_stride=16,
+                                                                            max_query_length=16))
+    pipe = ODQAPipeline(get_retriever("bm25", tokenizer="bigram").index(load_corpus(str(squad_file))), reader)
+    assert reader.trained_with_titles and pipe.read_options.add_title
+    answers = pipe("세종대왕은 무엇을 창제하였나?", top_k=2)
+    assert all(a.passage[a.start:a.end] == a.text for a in answers)
