@@ -59,3 +59,30 @@ def test_a_reader_trained_with_titles_reads_with_titles(tmp_path, squad_file):
     assert reader.trained_with_titles and pipe.read_options.add_title
     answers = pipe("세종대왕은 무엇을 창제하였나?", top_k=2)
     assert all(a.passage[a.start:a.end] == a.text for a in answers)
+
+
+def test_answers_in_split_passages_carry_their_offsets_in_the_source_document():
+    """A document split into passages: each answer also says where it sits in the whole document."""
+    import pandas as pd
+
+    from odqa.pipeline.pipeline import passages_from_table
+    from odqa.retrieval.corpus import Corpus
+    from odqa.retrieval.splitting import split_corpus
+
+    document = "조선의 수도는 한양이었다. " * 8 + "경복궁은 1395년에 지어졌다. " + "궁궐은 여러 번 불탔다. " * 8
+    corpus = split_corpus(Corpus.from_records([{"id": "doc", "title": "경복궁", "text": document}]), size=60)
+    assert len(corpus) > 2
+    hit = next(p for p in corpus if "1395년" in p.text)
+    table = pd.DataFrame({"passage_ids": [[hit.id]], "scores": [[1.0]], "contexts": [[hit.text]]})
+    [[passage]] = passages_from_table(table, corpus)
+    assert (passage.document_id, passage.document_start) == ("doc", hit.start)
+    start = hit.text.index("1395년")
+    answer = _answer_in_passage({"offsets": (start, start + 5), "score": 1.0}, [_segment(passage)], 0.0)
+    assert document[answer.document_start:answer.document_end] == answer.text == "1395년"
+    assert answer.document_id == "doc" and answer.to_dict()["document_start"] == hit.start + start
+
+
+def _segment(passage):
+    from odqa.pipeline.reading import _Segment
+
+    return _Segment(passage, 0)

@@ -13,6 +13,8 @@ class PassageToRead:
     title: str = ""
     score: float = 0.0
     rank: int = 1
+    document_id: str = ""  # the source document a split passage came from
+    document_start: int = 0  # where ``text`` starts in that document's text
 
 
 @dataclass
@@ -22,7 +24,9 @@ class Answer:
 
     ``reader_score`` is start + end logit (minus the window's no-answer score when the reader scores
     against null, the default); ``score`` adds ``retriever_weight`` x ``retriever_score``;
-    ``probability`` is the softmax of ``score`` over the question's n-best list.
+    ``probability`` is the softmax of ``score`` over the question's n-best list. For passages split
+    from longer documents, ``document_id`` and ``document_start``/``document_end`` place the answer in
+    the source document's text (equal to the passage's own offsets for an unsplit passage).
     """
 
     text: str
@@ -36,6 +40,9 @@ class Answer:
     retriever_score: float
     passage_rank: int
     passage: str = ""
+    document_id: str = ""
+    document_start: int = 0
+    document_end: int = 0
 
     def to_dict(self, with_passage: bool = False) -> dict:
         """JSON-able form for nbest_predictions.json (the passage text only when asked: it is large)."""

@@ -49,8 +49,11 @@ def passages_from_table(table, corpus=None, score_ratio: float = 0.0) -> list[li
         for rank, (pid, score, text) in enumerate(zip(ids, scores, texts), 1):
             if rank > 1 and score_ratio > 0 and top > 0 and score < score_ratio * top:
                 break
-            title = corpus[pid].title if corpus is not None and pid in corpus else ""
-            group.append(PassageToRead(passage_id=str(pid), text=text, title=title, score=float(score), rank=rank))
+            source = corpus[pid] if corpus is not None and pid in corpus else None
+            group.append(PassageToRead(passage_id=str(pid), text=text, title=source.title if source else "",
+                                       score=float(score), rank=rank,
+                                       document_id=(source.document_id or source.id) if source else str(pid),
+                                       document_start=source.start if source else 0))
         out.append(group)
     return out
 

@@ -271,7 +271,8 @@ def _answer_in_passage(candidate: dict, segments: list[_Segment], retriever_weig
             return Answer(text=p.text[local_start:local_end], score=reader_score + retriever_weight * p.score,
                           reader_score=reader_score, probability=0.0, passage_id=p.passage_id, title=p.title,
                           start=local_start, end=local_end, retriever_score=p.score, passage_rank=p.rank,
-                          passage=p.text)
+                          passage=p.text, document_id=p.document_id or p.passage_id,
+                          document_start=p.document_start + local_start, document_end=p.document_start + local_end)
     return None
 
 
