@@ -105,7 +105,7 @@ def main() -> int:
             print(precision, json.dumps({k: round(v, 3) for k, v in rows[precision].items()}))
 
     lines = ["## `odqa serve`: latency and throughput (`benchmarks/serve_latency.py`)", "",
-             f"Machine: {machine()}. Reader: `{shown_path(args.reader_dir)}` (e5-small), bm25 over the "
+             f"Machine: {machine()}. Reader: `{shown_path(Path(args.reader_dir))}` (e5-small), bm25 over the "
              f"{len(retriever.corpus)} passages of the KorQuAD half, {len(questions)} questions of the odd articles, "
              f"k={args.top_k}. Latency: one question at a time; throughput: {args.clients} concurrent clients "
              "against the server, one batched `pipe(list)` call directly.", "",
