@@ -51,7 +51,8 @@ def should_save_checkpoint(best_loss: float | None, best_em: float | None,
     return loss_down or em_up
 
 
-def _strategy(value: Any) -> str:
+def strategy_name(value: Any) -> str:
+    """An eval/save strategy as its string (``IntervalStrategy`` or str)."""
     return str(getattr(value, "value", value))
 
 
@@ -63,7 +64,7 @@ def check_gated_checkpoint_args(args: TrainingArguments) -> None:
     (``load_best_model_at_end``/``metric_for_best_model``) must be off: it would re-point
     ``best_model_checkpoint`` and let rotation delete the gate's best checkpoint.
     """
-    eval_strategy, save_strategy = _strategy(args.eval_strategy), _strategy(args.save_strategy)
+    eval_strategy, save_strategy = strategy_name(args.eval_strategy), strategy_name(args.save_strategy)
     if eval_strategy == "no":
         raise ConfigError("EM-gated checkpointing needs evaluations: set --eval_strategy to steps or epoch "
                           "(and give an eval dataset).")

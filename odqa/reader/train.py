@@ -283,6 +283,7 @@ def train_reader(reader_args: ReaderArguments, data_args: ReaderDataArguments,
 
     from odqa.reader.budget import TimeBudgetCallback
     from odqa.reader.checkpointing import EMGatedCheckpointCallback, check_gated_checkpoint_args
+    from odqa.reader.checkpointing import strategy_name
     from odqa.reader.freezing import build_freeze_callback
     from odqa.reader.modeling import get_model
     from odqa.reader.processor import QAProcessor
@@ -308,8 +309,7 @@ def train_reader(reader_args: ReaderArguments, data_args: ReaderDataArguments,
     else:
         has_eval = bool(data_args.eval_dataset)
     do_train, do_eval = decide_modes(training_args, has_eval)
-    if do_train and str(getattr(training_args.eval_strategy, "value", training_args.eval_strategy)) != "no" \
-            and do_eval:
+    if do_train and do_eval and strategy_name(training_args.eval_strategy) != "no":
         check_gated_checkpoint_args(training_args)  # fail before the slow data preparation
 
     eval_examples = None
@@ -360,7 +360,7 @@ def train_reader(reader_args: ReaderArguments, data_args: ReaderDataArguments,
                                    when=reader_args.freeze_when)
     if freeze is not None:
         callbacks.append(freeze)
-    evaluates = str(getattr(training_args.eval_strategy, "value", training_args.eval_strategy)) != "no"
+    evaluates = strategy_name(training_args.eval_strategy) != "no"
     if eval_features is not None and evaluates:
         callbacks.append(EMGatedCheckpointCallback(load_best_at_end=True))
     if reader_args.max_train_minutes:
