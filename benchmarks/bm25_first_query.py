@@ -51,10 +51,10 @@ def main() -> int:
     args = parser.parse_args()
 
     from odqa.retrieval import get_retriever, load_corpus
-    from odqa.retrieval.questions import load_mrc_examples
+    from odqa.data.loading import read_mrc_rows
 
     dataset = args.dataset if Path(args.dataset).exists() else str(REPO / "data" / "sample" / "train.json")
-    questions = [row["question"] for row in load_mrc_examples(dataset)][:args.batch]
+    questions = [row["question"] for row in read_mrc_rows(dataset)][:args.batch]
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "bm25"
         retriever = get_retriever("bm25").index(load_corpus(dataset))

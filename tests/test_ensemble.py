@@ -64,10 +64,10 @@ def test_load_run_reads_folders_nbest_and_predictions_files(tmp_path):
 
 def test_cli_writes_and_scores_every_run_and_the_ensemble(tmp_path, squad_file, capsys):
     from odqa.cli import main
-    from odqa.retrieval.questions import load_mrc_examples
+    from odqa.data.loading import read_mrc_rows
 
-    rows = load_mrc_examples(squad_file)
-    gold = {r["id"]: r["answers"][0] if isinstance(r["answers"], list) else r["answers"]["text"][0] for r in rows}
+    rows = read_mrc_rows(squad_file)
+    gold = {r["id"]: r["answers"]["text"][0] for r in rows}
     runs = []
     for n, wrong in enumerate([set(list(gold)[:2]), set(list(gold)[2:4]), set(list(gold)[4:6])]):
         run = {q: nbest(("틀린 답" if q in wrong else text, 0.9)) for q, text in gold.items()}

@@ -88,9 +88,9 @@ def test_default_korean_configuration_beats_lucene_nori(korquad_half):
     from odqa.retrieval.bm25 import BM25Retriever
     from odqa.retrieval.corpus import Corpus
     from odqa.retrieval.evaluation import evaluate_retriever, questions_with_gold
-    from odqa.retrieval.questions import load_mrc_examples
+    from odqa.data.loading import read_mrc_rows
 
-    examples = load_mrc_examples(korquad_half)
+    examples = read_mrc_rows(korquad_half)
     corpus = Corpus.from_mrc_dataset(examples)
     retriever = BM25Retriever().index(corpus)
     m = evaluate_retriever(retriever, questions_with_gold(examples, corpus), [1, 5, 20])

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from odqa.data.validation import validate_examples
 from odqa.errors import DataError
-from odqa.utils.io import read_json
+from odqa.utils.io import read_csv_rows, read_json, read_jsonl
 
 REQUIRED_COLUMNS = ("id", "context", "question")
 
@@ -135,20 +135,9 @@ def _read_rows(path: Path) -> list[dict]:
             return _rows_from_nested(data, source)
         return data
     if suffix == ".jsonl":
-        rows = []
-        with path.open(encoding="utf-8") as f:
-            for line_no, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as err:
-                        raise DataError(f"{source}: line {line_no} is not valid JSON ({err.msg}).") from None
-        return rows
-    if suffix == ".csv":
-        import pandas as pd
-
-        frame = pd.read_csv(path, dtype={"id": str}, keep_default_na=False)
-        return frame.to_dict(orient="records")
+        return list(read_jsonl(path))
+    if suffix in {".csv", ".tsv"}:
+        return list(read_csv_rows(path, required="question"))
     raise DataError(f"{source}: unsupported file type {suffix!r}; use SQuAD/KorQuAD .json, flat .json/.jsonl/.csv, "
                     "or a datasets.save_to_disk folder.")
 
@@ -185,6 +174,51 @@ def _from_disk(path: Path, fix_answer_start: bool, require_answers: bool):
     if isinstance(loaded, DatasetDict):
         return DatasetDict({name: convert(ds, name) for name, ds in loaded.items()})
     return convert(loaded, "")
+
+
+def select_split(loaded, path: str | os.PathLike, split: str = "validation"):
+    """One split of a ``DatasetDict``: ``split``, or the only one there is (what prediction and scoring use)."""
+    if split in loaded:
+        return loaded[split]
+    if len(loaded) == 1:
+        return next(iter(loaded.values()))
+    raise DataError(f"{path}: no {split!r} split; found {sorted(loaded)}. Pass --split, or give the folder of one "
+                    "split, or a file.")
+
+
+def read_mrc_rows(path: str | os.PathLike, *, split: str | None = None) -> list[dict]:
+    """The rows of any MRC source in the one schema, as written (not validated, not NFC-normalised).
+
+    Retrieval evaluation, inference and DPR training use these: their ids and contexts must match the
+    corpus built from the same file character for character. A ``save_to_disk`` folder gives all its
+    splits (``split=None``) or one (:func:`select_split`). Training goes through :func:`load_mrc_dataset`,
+    which validates these same rows.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file or folder not found.")
+    if not path.is_dir():
+        return _standardize(_read_rows(path), str(path))
+    from datasets import DatasetDict, load_from_disk
+
+    folder = resolve_dataset_folder(path)
+    try:
+        loaded = load_from_disk(str(folder))
+    except FileNotFoundError as err:
+        raise DataError(f"{folder}: not a datasets.save_to_disk folder ({err}).") from None
+    if not isinstance(loaded, DatasetDict):
+        return _standardize(loaded.to_list(), str(folder))
+    if split is not None:
+        return _standardize(select_split(loaded, folder, split).to_list(), f"{folder}[{split}]")
+    return [row for name, ds in loaded.items() for row in _standardize(ds.to_list(), f"{folder}[{name}]")]
+
+
+def answer_texts(row: dict) -> list[str]:
+    """The gold answer texts of a row (empty strings dropped); ``answers`` in the one schema
+    (``{"text": [...], ...}``) or already a list of texts."""
+    answers = row.get("answers") or []
+    texts = answers.get("text") or [] if isinstance(answers, dict) else answers
+    return [t if isinstance(t, str) else t.get("text", "") for t in texts if t]
 
 
 def resolve_dataset_folder(path: Path) -> Path:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from odqa.data.loading import answer_texts
 from odqa.errors import ConfigError
 from odqa.utils.args import parse_cli
 from odqa.utils.io import atomic_directory, write_json
@@ -73,10 +74,9 @@ class DPRArguments:
 
 def load_training_pairs(path: str, max_samples: int | None = None) -> list[dict[str, Any]]:
     """Rows {id, question, context, answers[list of texts]} of an MRC dataset."""
-    from odqa.retrieval.questions import load_mrc_examples
+    from odqa.data.loading import read_mrc_rows
 
-    rows = load_mrc_examples(path)
-    rows = [r for r in rows if r.get("context")]
+    rows = [r for r in read_mrc_rows(path) if r.get("context") and r.get("question")]
     if not rows:
         raise ConfigError(f"{path}: no questions with a context; DPR training needs each question's passage.")
     return rows[:max_samples] if max_samples else rows
@@ -129,7 +129,7 @@ def train_dpr(args: DPRArguments) -> dict[str, Any]:
     contexts = list(dict.fromkeys(r["context"] for r in rows))
     start = time.perf_counter()
     negatives = mine_hard_negatives([r["question"] for r in rows], [r["context"] for r in rows],
-                                    [r.get("answers", []) for r in rows], contexts, args.num_hard_negatives)
+                                    [answer_texts(r) for r in rows], contexts, args.num_hard_negatives)
     mining_seconds = time.perf_counter() - start
 
     base = DualEncoderConfig(shared=not args.separate_encoders)

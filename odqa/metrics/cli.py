@@ -22,16 +22,14 @@ class EvaluateArguments:
 
 def load_references(path: str, split: str = "validation") -> dict[str, list[str]]:
     """Question id → gold answer texts, in dataset order (as the official scripts iterate)."""
-    from datasets import DatasetDict
+    from odqa.data.loading import read_mrc_rows
 
-    from odqa.data import load_mrc_dataset
+    return references_of(read_mrc_rows(path, split=split))
 
-    data = load_mrc_dataset(path, fix_answer_start=True)
-    if isinstance(data, DatasetDict):
-        if split not in data:
-            raise DataError(f"{path}: no {split!r} split; found {sorted(data)}. Pass --split.")
-        data = data[split]
-    return {row["id"]: row["answers"]["text"] for row in data}
+
+def references_of(rows: list[dict]) -> dict[str, list[str]]:
+    """Question id → gold answer texts of parsed MRC rows (rows without answers give [])."""
+    return {row["id"]: list(row["answers"]["text"]) for row in rows}
 
 
 def load_predictions(path: str) -> dict[str, str]:

@@ -173,12 +173,12 @@ def prepare_retriever(retriever_args: InferRetrieverArguments, corpus_args: Infe
 
 def calibrate_from_file(reader, path: str, quantize: str) -> None:
     """Calibrate a static-int8 reader on the (question, context) pairs of an MRC file."""
+    from odqa.data.loading import read_mrc_rows
     from odqa.pipeline.answers import PassageToRead
-    from odqa.retrieval.questions import load_mrc_examples
 
     if quantize != "int8":
         raise ConfigError("--calibration_dataset only applies with --quantize int8.")
-    rows = load_mrc_examples(path)
+    rows = [r for r in read_mrc_rows(path) if r.get("question")]
     if not rows or not rows[0].get("context"):
         raise ConfigError(f"{path}: --calibration_dataset needs questions with their contexts (an MRC file).")
     reader.calibrate([r["question"] for r in rows], [[PassageToRead(r["id"], r["context"])] for r in rows])
@@ -190,16 +190,20 @@ def run_inference(retriever_args: InferRetrieverArguments, corpus_args: InferCor
     from odqa.pipeline.outputs import METRICS_FILE, evaluate_result, format_summary, write_outputs
     from odqa.pipeline.pipeline import ODQAPipeline
     from odqa.pipeline.reading import ExtractiveReader, ReadOptions
-    from odqa.retrieval.questions import load_questions
+    from odqa.retrieval.questions import load_question_rows, questions_of
 
     if run_args.top_k_retrieval < 1:
         raise ConfigError(f"--top_k_retrieval must be at least 1 (got {run_args.top_k_retrieval}).")
-    questions = load_questions(run_args.dataset_path, run_args.max_samples)
+    rows = load_question_rows(run_args.dataset_path)  # parsed once: questions, gold answers, gold passages
+    questions = questions_of(rows, run_args.dataset_path, run_args.max_samples)
     references = None
     if run_args.do_eval:  # fail on an unscorable dataset before the slow part
-        from odqa.metrics.cli import load_references
+        from odqa.metrics.cli import references_of
 
-        references = load_references(run_args.dataset_path)
+        if not rows or "context" not in rows[0] or "answers" not in rows[0]:
+            raise ConfigError(f"{run_args.dataset_path}: questions without contexts and answers; --do_eval needs "
+                              "an MRC dataset (SQuAD/KorQuAD JSON, flat rows with answers, or a datasets folder).")
+        references = references_of(rows)
         if not any(references.values()):
             raise ConfigError(f"{run_args.dataset_path}: no gold answers, so --do_eval has nothing to score; "
                               "drop --do_eval to only predict.")
@@ -233,8 +237,7 @@ def run_inference(retriever_args: InferRetrieverArguments, corpus_args: InferCor
                 "seconds": {k: round(v, 3) for k, v in result.timings.items() if k != "windows"}}
     metrics = None
     if run_args.do_eval:
-        metrics = evaluate_result(result, run_args.dataset_path, retriever.corpus, run_args.top_k_retrieval,
-                                  run_args.metric)
+        metrics = evaluate_result(result, rows, retriever.corpus, run_args.top_k_retrieval, run_args.metric)
         metrics.update(run_info)
         written.append(write_json(Path(run_args.output_dir) / METRICS_FILE, metrics))
     print(format_summary(result, metrics, run_info, retriever.corpus, references, run_args.show_examples))

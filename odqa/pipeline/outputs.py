@@ -29,23 +29,25 @@ def recall_cutoffs(top_k: int) -> list[int]:
     return sorted({k for k in RECALL_CUTOFFS if k <= top_k} | {top_k})
 
 
-def evaluate_result(result: PipelineResult, dataset_path: str, corpus, top_k: int, metric: str = "korquad"
-                    ) -> dict[str, Any]:
-    """EM/F1 exactly as `odqa evaluate` computes them, plus retrieval recall@k of the table actually read."""
+def evaluate_result(result: PipelineResult, rows: Sequence[dict[str, Any]], corpus, top_k: int,
+                    metric: str = "korquad") -> dict[str, Any]:
+    """EM/F1 exactly as `odqa evaluate` computes them, plus retrieval recall@k of the table actually read.
+
+    ``rows``: the dataset's parsed MRC rows (:func:`odqa.retrieval.questions.load_question_rows`), the ones the
+    questions came from; only the questions asked are scored (--max_samples, one split).
+    """
     from odqa.metrics import compute_metrics
-    from odqa.metrics.cli import load_references
+    from odqa.metrics.cli import references_of
     from odqa.retrieval.base import Hit
     from odqa.retrieval.evaluation import questions_with_gold, retrieval_metrics
-    from odqa.retrieval.questions import load_mrc_examples
 
     predictions = result.predictions()
-    references = load_references(dataset_path)  # scored: exactly the questions asked (--max_samples, one split)
+    references = references_of(rows)
     scores: dict[str, Any] = compute_metrics(predictions, {q: references[q] for q in predictions if q in references},
                                              metric=metric)
     hits_of = {qid: [Hit(str(p), float(s), r) for r, (p, s) in enumerate(zip(ids, sc), 1)]
                for qid, ids, sc in zip(result.table["id"], result.table["passage_ids"], result.table["scores"])}
-    gold = questions_with_gold(load_mrc_examples(dataset_path), corpus)
-    gold = [q for q in gold if q.id in hits_of]
+    gold = questions_with_gold([r for r in rows if r["id"] in hits_of], corpus)
     scores["retrieval"] = retrieval_metrics([hits_of[q.id] for q in gold], gold, corpus, recall_cutoffs(top_k))
     return scores
 

@@ -215,14 +215,14 @@ def eval_retrieval_main(argv: list[str] | None = None) -> int:
                     "--corpus the corpus is the dataset's deduplicated contexts and the gold passage is the "
                     "question's own context.")
     _log_to_stderr()
+    from odqa.data.loading import read_mrc_rows
     from odqa.retrieval.corpus import Corpus
     from odqa.retrieval.evaluation import evaluate_retriever, questions_with_gold
-    from odqa.retrieval.questions import load_mrc_examples
     from odqa.retrieval.registry import load_retriever
 
     if any(k <= 0 for k in eval_args.top_k):
         raise ConfigError(f"--top_k values must be positive (got {eval_args.top_k}).")
-    examples = load_mrc_examples(eval_args.dataset)
+    examples = read_mrc_rows(eval_args.dataset)
     index_seconds = None
     if eval_args.index:
         retriever = load_retriever(eval_args.index)

@@ -13,7 +13,6 @@ empty text is an error that names the row.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from odqa.errors import DataError
-from odqa.utils.io import atomic_path, read_json
+from odqa.utils.io import atomic_path, read_csv_rows, read_json, read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +130,7 @@ class Corpus:
 
     @classmethod
     def load_jsonl(cls, path: str | os.PathLike) -> "Corpus":
-        return cls.from_records(_read_jsonl(Path(path)), source=str(path))
+        return cls.from_records(read_jsonl(Path(path)), source=str(path))
 
 
 def context_id(text: str) -> str:
@@ -190,7 +189,7 @@ def load_corpus(path: str | os.PathLike) -> Corpus:
         raise DataError(f"{path}: corpus file not found.")
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        return Corpus.from_records(_rows_with_text(_read_jsonl(path), source), source=source)
+        return Corpus.from_records(_rows_with_text(read_jsonl(path), source), source=source)
     if suffix in {".csv", ".tsv"}:
         return Corpus.from_records(_rows_with_text(_read_csv(path), source), source=source)
     if suffix == ".json":
@@ -226,34 +225,8 @@ def _rows_with_text(rows: Iterable[dict[str, Any]], source: str) -> Iterator[dic
         yield row
 
 
-def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    if not path.exists():
-        raise DataError(f"{path}: file not found.")
-    with path.open(encoding="utf-8") as f:
-        for line_number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}: line {line_number} is not valid JSON ({err.msg}).") from None
-
-
 def _read_csv(path: Path) -> Iterator[dict[str, Any]]:
-    return _read_csv_rows(path, required="text")
-
-
-def _read_csv_rows(path: Path, required: str) -> Iterator[dict[str, Any]]:
-    """Rows of a CSV/TSV as dicts of strings; the header must have the ``required`` column."""
-    if not path.exists():
-        raise DataError(f"{path}: file not found.")
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    csv.field_size_limit(1 << 30)
-    with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.DictReader(f, delimiter=delimiter)
-        if not reader.fieldnames or required not in reader.fieldnames:
-            raise DataError(f"{path}: header {reader.fieldnames} has no {required!r} column.")
-        yield from reader
+    return read_csv_rows(path, required="text")
 
 
 def _dataset_folder_records(path: Path) -> Iterator[dict[str, Any]]:

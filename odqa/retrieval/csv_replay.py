@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 
 from odqa.errors import DataError
 from odqa.retrieval.base import Hit, IndexedRetriever
-from odqa.retrieval.corpus import Corpus, _read_csv_rows, _read_jsonl, context_id
+from odqa.retrieval.corpus import Corpus, context_id
+from odqa.utils.io import read_csv_rows, read_jsonl
 from odqa.utils.io import atomic_path
 
 RESULTS_FILE = "results.jsonl"
@@ -35,7 +36,7 @@ def read_results_csv(path: str | os.PathLike) -> tuple[list[dict[str, Any]], lis
     """(result rows {id, question, passage_ids, scores}, passage records found in the CSV)."""
     path = Path(path)
     results, passages = [], []
-    for n, row in enumerate(_read_csv_rows(path, required="question")):
+    for n, row in enumerate(read_csv_rows(path, required="question")):
         if not (row.get("question") or "").strip():
             raise DataError(f"{path}: row {n} has an empty 'question'.")
         if row.get("passage_ids") not in (None, ""):
@@ -120,5 +121,5 @@ class CsvRetriever(IndexedRetriever):
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
     def _load_arrays(self, directory: Path) -> None:
-        self._results = list(_read_jsonl(directory / RESULTS_FILE))
+        self._results = list(read_jsonl(directory / RESULTS_FILE))
         self._build_lookup()

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from odqa.data.loading import answer_texts
 from odqa.retrieval.base import Hit, Retriever
 from odqa.retrieval.corpus import Corpus, context_id
 
@@ -30,7 +31,7 @@ def questions_with_gold(examples: list[dict[str, Any]], corpus: Corpus) -> list[
         if not gold and (pid := by_text.get(" ".join(ex["context"].split()))):
             gold = {pid}
         out.append(EvalQuestion(ex["id"], ex["question"], {corpus.merged.get(g, g) for g in gold},
-                                [a for a in ex.get("answers", []) if a]))
+                                answer_texts(ex)))
     return out
 
 

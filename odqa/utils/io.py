@@ -1,7 +1,9 @@
-"""Atomic writes: a crash never leaves a half-written index, model or predictions file."""
+"""Atomic writes (a crash never leaves a half-written index, model or predictions file) and the readers of
+JSON, JSONL and CSV whose errors name the file and the line."""
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import shutil
@@ -115,3 +117,36 @@ def read_json(path: str | os.PathLike) -> Any:
         raise DataError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg}).") from None
     except UnicodeDecodeError:
         raise DataError(f"{path}: not UTF-8 text; re-save it as UTF-8.") from None
+
+
+def read_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
+    """The objects of a JSON Lines file (blank lines skipped); a bad line is named."""
+    from odqa.errors import DataError
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found.")
+    with path.open(encoding="utf-8") as f:
+        for line_number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}: line {line_number} is not valid JSON ({err.msg}).") from None
+
+
+def read_csv_rows(path: str | os.PathLike, required: str) -> Iterator[dict[str, Any]]:
+    """Rows of a CSV/TSV as dicts of strings; the header must have the ``required`` column."""
+    from odqa.errors import DataError
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: file not found.")
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    csv.field_size_limit(1 << 30)
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f, delimiter=delimiter)
+        if not reader.fieldnames or required not in reader.fieldnames:
+            raise DataError(f"{path}: header {reader.fieldnames} has no {required!r} column.")
+        yield from reader
