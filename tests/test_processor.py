@@ -147,3 +147,29 @@ def test_char_tokenizer_round_trip_on_korquad(korquad_half, tmp_path):
     tok = build_char_tokenizer(list(set(ds["context"])) + list(ds["question"]))
     report, _ = round_trip(QAProcessor(tok), ds)
     assert report["round_trip_exact_match"] >= 99.5
+
+
+@pytest.mark.parametrize("command", ["train-mrc", "infer", "check-data"])
+def test_window_options_one_spelling_with_the_old_ones_as_aliases(command):
+    """train-mrc, infer and check-data share one declaration of the window options: both spellings of each
+    reach the same field, and the processor gets the same WindowConfig."""
+    from odqa.pipeline.cli import InferReaderArguments
+    from odqa.reader.check_data import CheckDataArguments
+    from odqa.reader.processor import WindowArguments, WindowConfig
+    from odqa.reader.train import ReaderDataArguments
+    from odqa.utils.args import parse_cli
+
+    cls, required = {"train-mrc": (ReaderDataArguments, []), "infer": (InferReaderArguments, ["--model", "m"]),
+                     "check-data": (CheckDataArguments, ["--dataset", "d", "--model", "m"])}[command]
+    assert issubclass(cls, WindowArguments)
+    new = ["--max_seq_len", "96", "--doc_stride", "24", "--max_query_len", "20", "--max_ans_len", "7",
+           "--morpheme_boundaries", "false"]
+    old = ["--max_seq_length", "96", "--stride_len", "24", "--max_query_length", "20", "--max_answer_length", "7",
+           "--morpheme_boundaries", "false"]
+    (a,) = parse_cli([cls], required + new, prog=command, description="")
+    (b,) = parse_cli([cls], required + old, prog=command, description="")
+    expected = WindowConfig(max_seq_length=96, doc_stride=24, max_query_length=20, max_answer_length=7,
+                            morpheme_boundaries=False)
+    assert a.window_config() == b.window_config() == expected
+    (default,) = parse_cli([cls], required, prog=command, description="")
+    assert default.window_config() == WindowConfig()

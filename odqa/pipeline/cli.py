@@ -28,14 +28,13 @@ from typing import Any, Optional
 from odqa.errors import ConfigError
 from odqa.pipeline.quantization import DEFAULT_CALIBRATION_WINDOWS, QUANTIZE_CHOICES
 from odqa.pipeline.reading import DEFAULT_RETRIEVER_WEIGHT, DEFAULT_TOP_K, READ_MODES
-from odqa.reader.processor import WindowConfig
+from odqa.reader.processor import WindowArguments
 from odqa.retrieval.cli import CorpusArguments, RetrieverArguments
 from odqa.retrieval.tokenizers import DEFAULT_TOKENIZER
 from odqa.utils.args import parse_cli
 from odqa.utils.io import write_json
 from odqa.utils.logs import configure_cli_logging
 
-_WINDOW = WindowConfig()  # window defaults live in one place: the processor's config
 
 logger = logging.getLogger("odqa.infer")
 
@@ -63,21 +62,11 @@ class InferCorpusArguments(CorpusArguments):
 
 
 @dataclass
-class InferReaderArguments:
+class InferReaderArguments(WindowArguments):
     model: str = field(metadata={"help": "Trained reader folder (any head), e.g. models/sample_reader, or a "
                                          "*ForQuestionAnswering checkpoint."})
     tokenizer: Optional[str] = field(default=None, metadata={
         "help": "The reader's tokenizer (folder or hub name) when it is not the one saved with --model."})
-    max_seq_len: int = field(default=_WINDOW.max_seq_length, metadata={"help": "Tokens per window (question + context)."})
-    doc_stride: int = field(default=_WINDOW.doc_stride, metadata={"help": "Token overlap between windows of one passage."})
-    max_query_length: int = field(default=_WINDOW.max_query_length, metadata={"help": "Questions are cut to this many tokens."})
-    max_ans_len: int = field(default=_WINDOW.max_answer_length, metadata={"help": "Longest answer span, in tokens."})
-    n_best_size: int = field(default=_WINDOW.n_best_size, metadata={"help": "Candidate spans kept per question (nbest file)."})
-    morpheme_boundaries: bool = field(default=_WINDOW.morpheme_boundaries, metadata={
-        "help": "Answers may end inside a token before Korean particles or a copula (정육점을 -> 정육점)."})
-    score_against_null: bool = field(default=_WINDOW.score_against_null, metadata={
-        "help": "Score a span as start + end logit minus its window's no-answer score, so spans compare across "
-                "passages; false: the raw start + end logit."})
     batch_size: int = field(default=32, metadata={
         "aliases": ["--per_device_eval_batch_size"],
         "help": "Windows per forward pass (windows of all questions are length-sorted and batched together)."})
@@ -208,10 +197,7 @@ def run_inference(retriever_args: InferRetrieverArguments, corpus_args: InferCor
             raise ConfigError(f"{run_args.dataset_path}: no gold answers, so --do_eval has nothing to score; "
                               "drop --do_eval to only predict.")
     retriever = prepare_retriever(retriever_args, corpus_args)
-    window = WindowConfig(max_seq_length=reader_args.max_seq_len, doc_stride=reader_args.doc_stride,
-                          max_query_length=reader_args.max_query_length, max_answer_length=reader_args.max_ans_len,
-                          n_best_size=reader_args.n_best_size, morpheme_boundaries=reader_args.morpheme_boundaries,
-                          score_against_null=reader_args.score_against_null)
+    window = reader_args.window_config()
     from transformers import set_seed
 
     set_seed(run_args.seed)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from odqa.reader.processor import WindowArguments
 from odqa.utils.args import parse_cli
 
 CAUSES = {
@@ -93,36 +94,26 @@ def _is_cls(feature: dict, start: int, end: int) -> bool:
 
 
 @dataclass
-class CheckDataArguments:
+class CheckDataArguments(WindowArguments):
     dataset: str = field(metadata={"help": "MRC data with answers: SQuAD/KorQuAD .json, flat .json/.jsonl/.csv, "
                                            "or a save_to_disk folder (its validation split is used)."})
     model: str = field(metadata={"help": "Tokenizer to check: a model or tokenizer-only folder, a hub name, "
                                          "or an offline alias: `e5-small` (multilingual-e5-small), `minilm` (English all-MiniLM-L6-v2)."})
-    max_seq_length: int = field(default=384, metadata={"help": "Tokens per window (question + context)."})
-    doc_stride: int = field(default=128, metadata={"help": "Overlap, in tokens, between consecutive windows."})
-    max_query_length: int = field(default=64, metadata={"help": "Questions are cut to this many tokens."})
-    max_answer_length: int = field(default=30, metadata={"help": "Longest answer span, in tokens."})
     output_dir: str | None = field(default=None, metadata={"help": "Write predictions.json and report.json here."})
     split: str = field(default="validation", metadata={"help": "Split to check when --dataset is a DatasetDict."})
     fix_answer_start: bool = field(default=False, metadata={
         "help": "Move answer_start values that do not point at the answer text to its nearest occurrence."})
     max_listed: int = field(default=5, metadata={"help": "Examples listed per cause of loss."})
-    morpheme_boundaries: bool = field(default=True, metadata={
-        "help": "Let answers end inside a token before Korean particles (정육점을 -> 정육점), as training and "
-                "inference do; `--morpheme_boundaries false` shows what the tokenizer alone reaches."})
 
 
 def main(argv: list[str] | None = None) -> int:
     (args,) = parse_cli([CheckDataArguments], argv, prog="odqa check-data", description=__doc__)
     from odqa.reader.postprocessing import write_predictions
-    from odqa.reader.processor import QAProcessor, WindowConfig
+    from odqa.reader.processor import QAProcessor
     from odqa.reader.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(args.model)
-    processor = QAProcessor(tokenizer, WindowConfig(
-        max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
-        max_query_length=args.max_query_length, max_answer_length=args.max_answer_length,
-        morpheme_boundaries=args.morpheme_boundaries))
+    processor = QAProcessor(tokenizer, args.window_config())
     examples = processor.load_examples(args.dataset, args.split, True, args.fix_answer_start)
     report, predictions = round_trip(processor, examples, max_listed=args.max_listed)
     report = {"dataset": args.dataset, "model": args.model, **report}

@@ -1,8 +1,8 @@
 """The training options of the competition code odqa replaces (``train_mrc.py``, ``train_mrc_v2.py``),
 translated into odqa's own before parsing, so its users' commands run unchanged.
 
-Plain renames are field aliases in ``odqa.reader.train`` (``--dataset_path``, ``--stride_len``,
-``--custom_model``); this module handles the options whose values or meaning change, and prints one
+Plain renames are field aliases (``--dataset_path`` and ``--custom_model`` in ``odqa.reader.train``,
+``--stride_len`` and the other window spellings in ``odqa.reader.processor.WindowArguments``); this module handles the options whose values or meaning change, and prints one
 note per translated option saying what it became. ``--help`` lists odqa's names only.
 """
 from __future__ import annotations

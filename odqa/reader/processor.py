@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,40 @@ class WindowConfig:
         if limit and limit < 1_000_000 and self.max_seq_length > limit:
             raise ConfigError(f"max_seq_length ({self.max_seq_length}) exceeds the tokenizer's model_max_length "
                               f"({limit}); lower --max_seq_length.")
+
+
+_DEFAULT_WINDOW = WindowConfig()
+
+
+@dataclass(kw_only=True)
+class WindowArguments:
+    """The window and span options of every command that reads (train-mrc, infer, check-data), declared once
+    with one spelling each; the old spellings stay as aliases. :meth:`window_config` turns them into the
+    processor's :class:`WindowConfig`, whose defaults they share."""
+
+    max_seq_len: int = field(default=_DEFAULT_WINDOW.max_seq_length, metadata={
+        "aliases": ["--max_seq_length"], "help": "Tokens per window (question + context)."})
+    doc_stride: int = field(default=_DEFAULT_WINDOW.doc_stride, metadata={
+        "aliases": ["--stride_len"], "help": "Token overlap between consecutive windows of one context."})
+    max_query_len: int = field(default=_DEFAULT_WINDOW.max_query_length, metadata={
+        "aliases": ["--max_query_length"], "help": "Questions are cut to this many tokens."})
+    max_ans_len: int = field(default=_DEFAULT_WINDOW.max_answer_length, metadata={
+        "aliases": ["--max_answer_length"], "help": "Longest answer span, in tokens."})
+    n_best_size: int = field(default=_DEFAULT_WINDOW.n_best_size, metadata={
+        "help": "Candidate spans kept per question (the nbest file)."})
+    morpheme_boundaries: bool = field(default=_DEFAULT_WINDOW.morpheme_boundaries, metadata={
+        "help": "Answers may end inside a token before Korean particles or a copula (정육점을 -> 정육점); "
+                "`--morpheme_boundaries false` keeps token boundaries only."})
+    score_against_null: bool = field(default=_DEFAULT_WINDOW.score_against_null, metadata={
+        "help": "Score a span as start + end logit minus its window's no-answer score (comparable across windows "
+                "and passages); false: the raw start + end logit."})
+
+    def window_config(self, **extra: Any) -> WindowConfig:
+        """The processor's config of these options (``extra``: fields not on the command line)."""
+        return WindowConfig(max_seq_length=self.max_seq_len, doc_stride=self.doc_stride,
+                            max_query_length=self.max_query_len, max_answer_length=self.max_ans_len,
+                            n_best_size=self.n_best_size, morpheme_boundaries=self.morpheme_boundaries,
+                            score_against_null=self.score_against_null, **extra)
 
 
 def label_window(offsets: list[tuple[int, int] | None], start_char: int, end_char: int,

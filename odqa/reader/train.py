@@ -40,12 +40,11 @@ from transformers import TrainingArguments
 
 from odqa.errors import ConfigError
 from odqa.reader.heads import HEAD_HELP
-from odqa.reader.processor import WindowConfig
+from odqa.reader.processor import WindowArguments
 from odqa.utils.args import parse_cli
 from odqa.utils.io import write_json
 from odqa.utils.logs import configure_cli_logging
 
-_WINDOW = WindowConfig()  # window defaults live in one place: the processor's config
 
 logger = logging.getLogger("odqa.train")
 
@@ -100,7 +99,7 @@ class ReaderArguments:
 
 
 @dataclass
-class ReaderDataArguments:
+class ReaderDataArguments(WindowArguments):
     _argument_group_name = "data, windows and augmentation"
     train_dataset: str = field(default="data/sample/train.json", metadata={
         "help": "Training examples: SQuAD/KorQuAD .json, flat .json/.jsonl/.csv."})
@@ -110,22 +109,10 @@ class ReaderDataArguments:
         "aliases": ["--dataset_path"],
         "help": "A datasets.save_to_disk DatasetDict folder with train/validation splits, or the KLUE-MRC data "
                 "folder holding it as train_dataset/; overrides --train_dataset/--eval_dataset."})
-    max_seq_len: int = field(default=_WINDOW.max_seq_length, metadata={"help": "Tokens per window (question + context)."})
-    doc_stride: int = field(default=_WINDOW.doc_stride, metadata={
-        "aliases": ["--stride_len"], "help": "Token overlap between windows of one context."})
-    max_query_length: int = field(default=_WINDOW.max_query_length, metadata={"help": "Questions are cut to this many tokens."})
-    max_ans_len: int = field(default=_WINDOW.max_answer_length, metadata={"help": "Longest answer span, in tokens."})
-    n_best_size: int = field(default=_WINDOW.n_best_size, metadata={"help": "Candidate spans kept per example."})
     negatives_per_question: int = field(default=0, metadata={
         "help": "Add this many retrieved negative passages per training question: its top BM25 passages among "
                 "the training contexts that hold none of its answers, labelled 'no answer'. Makes span scores "
                 "comparable across passages in open-domain reading (1-2 is plenty)."})
-    morpheme_boundaries: bool = field(default=_WINDOW.morpheme_boundaries, metadata={
-        "help": "Answers may end inside a token before Korean particles or a copula (정육점을 -> 정육점); "
-                "`--morpheme_boundaries false` keeps token boundaries only."})
-    score_against_null: bool = field(default=_WINDOW.score_against_null, metadata={
-        "help": "Score a span as start + end logit minus its window's no-answer score (comparable across windows "
-                "and passages); false: the raw start + end logit."})
     use_max_padding: bool = field(default=False, metadata={
         "help": "Pad every window to --max_seq_len (default: pad each batch to its longest window)."})
     concat_eval: bool = field(default=False, metadata={"help": "Train on train + validation."})
@@ -294,11 +281,7 @@ def train_reader(reader_args: ReaderArguments, data_args: ReaderDataArguments,
     output_dir = prepare_output_dir(training_args)
     align_save_with_eval(training_args)
     tokenizer = load_tokenizer(reader_args.tokenizer or reader_args.model)
-    processor = QAProcessor(tokenizer, WindowConfig(
-        max_seq_length=data_args.max_seq_len, doc_stride=data_args.doc_stride,
-        max_query_length=data_args.max_query_length, max_answer_length=data_args.max_ans_len,
-        n_best_size=data_args.n_best_size, pad_to_max_length=data_args.use_max_padding,
-        morpheme_boundaries=data_args.morpheme_boundaries, score_against_null=data_args.score_against_null))
+    processor = QAProcessor(tokenizer, data_args.window_config(pad_to_max_length=data_args.use_max_padding))
 
     source = None
     if data_args.dataset_dir:
