@@ -6,7 +6,7 @@ import json
 import pytest
 
 from odqa.pipeline.answers import PassageToRead
-from odqa.pipeline.reading import _answer_in_passage
+from odqa.pipeline.reading import _place, _rank
 
 
 def test_prepend_titles_moves_the_answers_along(squad_file):
@@ -33,10 +33,10 @@ def test_reading_with_titles_maps_spans_back_into_the_passage(mode):
     assert contexts[0].startswith("세종: 세종은")
     last = contexts[-1]
     start = last.index("1395년")
-    answer = _answer_in_passage({"offsets": (start, start + 5), "score": 1.0}, segments[-1], 0.0)
+    answer = _answer({"offsets": (start, start + 5), "score": 1.0}, segments[-1], 0.0)
     assert (answer.passage_id, answer.text, answer.passage[answer.start:answer.end]) == ("p2", "1395년", "1395년")
     title_start = last.index("경복궁: ")
-    assert _answer_in_passage({"offsets": (title_start, title_start + 3), "score": 9.0}, segments[-1], 0.0) is None
+    assert _answer({"offsets": (title_start, title_start + 3), "score": 9.0}, segments[-1], 0.0) is None
 
 
 def test_a_reader_trained_with_titles_reads_with_titles(tmp_path, squad_file):
@@ -77,7 +77,7 @@ def test_answers_in_split_passages_carry_their_offsets_in_the_source_document():
     [[passage]] = passages_from_table(table, corpus)
     assert (passage.document_id, passage.document_start) == ("doc", hit.start)
     start = hit.text.index("1395년")
-    answer = _answer_in_passage({"offsets": (start, start + 5), "score": 1.0}, [_segment(passage)], 0.0)
+    answer = _answer({"offsets": (start, start + 5), "score": 1.0}, [_segment(passage)], 0.0)
     assert document[answer.document_start:answer.document_end] == answer.text == "1395년"
     assert answer.document_id == "doc" and answer.to_dict()["document_start"] == hit.start + start
 
@@ -86,3 +86,9 @@ def _segment(passage):
     from odqa.pipeline.reading import _Segment
 
     return _Segment(passage, 0)
+
+
+def _answer(candidate, segments, retriever_weight):
+    """The candidate as the pipeline turns it into an Answer (None when it lies outside every passage)."""
+    segment = _place(candidate, segments)
+    return None if segment is None else _rank([(candidate, segment)], 1, retriever_weight)[0]

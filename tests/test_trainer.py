@@ -69,3 +69,33 @@ def test_a_compute_metrics_hook_replaces_the_built_in_scores(squad_file, tmp_pat
     metrics = trainer.evaluate()
     assert "eval_mean_answer_chars" in metrics and "eval_exact_match" not in metrics
     assert seen["ids"] == list(examples["id"])
+
+
+def test_predict_answers_as_the_pipeline_reader_does(squad_file, tmp_path):
+    """One forward loop and one post-processing: QATrainer.predict and ExtractiveReader (given each question's own
+    context as its only passage) give the same answers with the same probabilities."""
+    from odqa.pipeline.answers import PassageToRead
+    from odqa.pipeline.reading import ExtractiveReader
+
+    encoder = save_tiny_bert(tmp_path / "encoder", vocab_size=200)
+    tokenizer = load_tokenizer(str(encoder))
+    window = WindowConfig(max_seq_length=48, doc_stride=16, max_query_length=12)
+    processor = QAProcessor(tokenizer, window)
+    examples = processor.get_eval_examples(str(squad_file))
+    features = processor.get_test_features(examples)
+    model = get_model(str(encoder))
+    args = ReaderTrainingArguments(output_dir=str(tmp_path / "out"), per_device_eval_batch_size=4, report_to="none",
+                                   eval_strategy="no", save_strategy="no")
+    trainer = QATrainer(model=model, args=args, processing_class=tokenizer,
+                        post_process_function=processor.post_processing_function, predictions_dir=str(tmp_path / "p"))
+    output = trainer.predict(features, examples)
+    nbest = json.loads((tmp_path / "p" / "nbest_predictions.json").read_text(encoding="utf-8"))
+
+    reader = ExtractiveReader(model, tokenizer, window, batch_size=3)
+    answers = reader.read(list(examples["question"]), [[PassageToRead(qid, context)] for qid, context
+                                                       in zip(examples["id"], examples["context"])])
+    assert output.predictions == {qid: found[0].text for qid, found in zip(examples["id"], answers)}
+    for qid, found in zip(examples["id"], answers):
+        assert [a.text for a in found] == [c["text"] for c in nbest[qid]][:len(found)]
+        assert np.allclose([a.probability for a in found], [c["probability"] for c in nbest[qid]][:len(found)])
+    assert output.metrics["test_exact_match"] >= 0 and "test_samples_per_second" in output.metrics

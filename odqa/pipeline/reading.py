@@ -14,16 +14,16 @@ so train-time evaluation and inference cannot disagree. Work is done once and in
 """
 from __future__ import annotations
 
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from odqa.errors import ConfigError
 from odqa.pipeline.answers import Answer, PassageToRead
 from odqa.pipeline.quantization import DEFAULT_CALIBRATION_WINDOWS, calibration_sample
+from odqa.reader.inference import MODEL_INPUTS, forward_windows, timed
+from odqa.reader.postprocessing import softmax
 from odqa.reader.processor import QAProcessor, WindowConfig
 from odqa.utils.progress import datasets_progress, wants_progress
 
@@ -35,7 +35,6 @@ DEFAULT_TOP_K = 5
 # the quickstart, chosen on the TRAINING articles of the KorQuAD split (BENCHMARKS.md, end to end)
 DEFAULT_RETRIEVER_WEIGHT = 0.2
 CONCAT_SEPARATOR = "\n\n"
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 @dataclass
@@ -57,24 +56,6 @@ class _Segment:
 
     passage: PassageToRead
     offset: int
-
-
-@contextmanager
-def _timed(timings: dict[str, float] | None, stage: str) -> Iterator[None]:
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        if timings is not None:
-            timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
-
-
-def _softmax(scores: Sequence[float]) -> np.ndarray:
-    x = np.asarray(scores, dtype=np.float64)
-    if not len(x):
-        return x
-    e = np.exp(x - x.max())
-    return e / e.sum()
 
 
 class ExtractiveReader:
@@ -193,47 +174,24 @@ class ExtractiveReader:
         ``timings`` (if given) accumulates ``collate`` (padding into tensors) and ``forward`` (the model
         call and copying logits out) separately, so the model's share of the time can be measured.
         """
-        import torch
-        from tqdm.auto import tqdm
-
         if self.needs_calibration:
-            with _timed(timings, "calibrate"):
+            with timed(timings, "calibrate"):
                 self._calibrate_on(features)
-        with _timed(timings, "collate"):
-            columns = [c for c in MODEL_INPUTS if c in features.column_names]
-            inputs = {c: list(features[c]) for c in columns}
-            n = len(inputs["input_ids"])
-            lengths = np.array([len(ids) for ids in inputs["input_ids"]])
-            order = np.argsort(-lengths, kind="stable")  # longest first: the memory peak comes at once
-            starts: list[np.ndarray] = [np.empty(0, np.float32)] * n
-            ends: list[np.ndarray] = [np.empty(0, np.float32)] * n
-            batches = [order[i:i + self.batch_size] for i in range(0, n, self.batch_size)]
-        with torch.inference_mode():
-            for batch in tqdm(batches, desc="read", unit="batch", disable=not wants_progress(self.show_progress, n)):
-                with _timed(timings, "collate"):
-                    padded = self.tokenizer.pad({c: [inputs[c][i] for i in batch] for c in columns},
-                                                return_tensors="pt")
-                with _timed(timings, "forward"):
-                    output = self.model(**padded)
-                    start_logits = output.start_logits.float().numpy()
-                    end_logits = output.end_logits.float().numpy()
-                    for row, i in enumerate(batch):
-                        starts[i] = start_logits[row, :lengths[i]]
-                        ends[i] = end_logits[row, :lengths[i]]
-        return starts, ends
+        return forward_windows(self.model, self.tokenizer, features, self.batch_size,
+                               show_progress=self.show_progress, timings=timings)
 
     def postprocess(self, examples, features, logits, segments: list[list[_Segment]], num_questions: int,
                     retriever_weight: float = DEFAULT_RETRIEVER_WEIGHT) -> list[list[Answer]]:
         """Best spans per example (shared post-processing), mapped to passages, ranked per question."""
-        _, nbest = self.processor.post_processing_function(examples, features, logits)
-        per_question: list[list[Answer]] = [[] for _ in range(num_questions)]
+        _, nbest = self.processor.post_processing_function(examples, features, logits, probabilities=False)
+        per_question: list[list[tuple[dict, _Segment]]] = [[] for _ in range(num_questions)]
         for example_id, segs in zip(examples["id"], segments):
             qi = int(example_id.split("/")[0])
             for cand in nbest.get(example_id, []):
-                answer = _answer_in_passage(cand, segs, retriever_weight)
-                if answer is not None:
-                    per_question[qi].append(answer)
-        return [_rank(answers, self.window.n_best_size) for answers in per_question]
+                placed = _place(cand, segs)
+                if placed is not None:
+                    per_question[qi].append((cand, placed))
+        return [_rank(found, self.window.n_best_size, retriever_weight) for found in per_question]
 
     # ------------------------------------------------------------------ all stages
     def read(self, questions: Sequence[str], passages: Sequence[Sequence[PassageToRead]],
@@ -246,7 +204,7 @@ class ExtractiveReader:
         """
         options = options or ReadOptions()
         options.check()
-        with _timed(timings, "preprocess"):
+        with timed(timings, "preprocess"):
             examples, segments = self.build_examples(questions, passages, options.mode, options.add_title)
             if not len(examples):
                 return [[] for _ in questions]
@@ -254,31 +212,32 @@ class ExtractiveReader:
         if timings is not None:
             timings["windows"] = timings.get("windows", 0) + len(features)
         logits = self.forward(features, timings)
-        with _timed(timings, "postprocess"):
+        with timed(timings, "postprocess"):
             return self.postprocess(examples, features, logits, segments, len(questions), options.retriever_weight)
 
 
-def _answer_in_passage(candidate: dict, segments: list[_Segment], retriever_weight: float) -> Answer | None:
-    """The candidate as an Answer in its source passage; None for an empty span or one crossing two passages."""
+def _place(candidate: dict, segments: list[_Segment]) -> _Segment | None:
+    """The passage segment holding the candidate span; None for an empty span or one crossing two passages."""
     start, end = candidate["offsets"]
     if end <= start:
         return None
-    for seg in segments:
-        local_start, local_end = start - seg.offset, end - seg.offset
-        if 0 <= local_start and local_end <= len(seg.passage.text):
-            p = seg.passage
-            reader_score = float(candidate["score"])
-            return Answer(text=p.text[local_start:local_end], score=reader_score + retriever_weight * p.score,
-                          reader_score=reader_score, probability=0.0, passage_id=p.passage_id, title=p.title,
-                          start=local_start, end=local_end, retriever_score=p.score, passage_rank=p.rank,
-                          passage=p.text, document_id=p.document_id or p.passage_id,
-                          document_start=p.document_start + local_start, document_end=p.document_start + local_end)
-    return None
+    return next((seg for seg in segments
+                 if 0 <= start - seg.offset and end - seg.offset <= len(seg.passage.text)), None)
 
 
-def _rank(answers: list[Answer], n_best: int) -> list[Answer]:
-    """Best ``n_best`` answers by score, with their probability over that list."""
-    ranked = sorted(answers, key=lambda a: a.score, reverse=True)[:n_best]
-    for answer, prob in zip(ranked, _softmax([a.score for a in ranked])):
-        answer.probability = float(prob)
-    return ranked
+def _rank(found: list[tuple[dict, _Segment]], n_best: int, retriever_weight: float) -> list[Answer]:
+    """A question's best ``n_best`` candidates as Answers, scored reader score + ``retriever_weight`` x the
+    retriever's score of their passage; ``probability`` is the softmax over that list, computed here, once."""
+    scored = sorted(((float(c["score"]) + retriever_weight * seg.passage.score, c, seg) for c, seg in found),
+                    key=lambda t: t[0], reverse=True)[:n_best]
+    answers = []
+    for (score, cand, seg), probability in zip(scored, softmax([t[0] for t in scored])):
+        p = seg.passage
+        local_start, local_end = cand["offsets"][0] - seg.offset, cand["offsets"][1] - seg.offset
+        answers.append(Answer(text=p.text[local_start:local_end], score=score, reader_score=float(cand["score"]),
+                              probability=float(probability), passage_id=p.passage_id, title=p.title,
+                              start=local_start, end=local_end, retriever_score=p.score, passage_rank=p.rank,
+                              passage=p.text, document_id=p.document_id or p.passage_id,
+                              document_start=p.document_start + local_start,
+                              document_end=p.document_start + local_end))
+    return answers

@@ -16,9 +16,13 @@ from odqa.reader.boundaries import refine_span
 from odqa.utils.io import write_json
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
-    exp = np.exp(x - np.max(x)) if len(x) else x
-    return exp / exp.sum() if len(x) else x
+def softmax(scores: Sequence[float]) -> np.ndarray:
+    """Probabilities of span scores (float64, max-shifted: no overflow on large logits); [] for []."""
+    x = np.asarray(scores, dtype=np.float64)
+    if not len(x):
+        return x
+    e = np.exp(x - x.max())
+    return e / e.sum()
 
 
 def best_spans_in_window(start_logits: np.ndarray, end_logits: np.ndarray,
@@ -48,8 +52,8 @@ def best_spans_in_window(start_logits: np.ndarray, end_logits: np.ndarray,
 
 def postprocess_qa_predictions(examples, features, predictions: tuple[np.ndarray, np.ndarray],
                                n_best_size: int = 20, max_answer_length: int = 30,
-                               morpheme_boundaries: bool = True, score_against_null: bool = True
-                               ) -> tuple[dict[str, str], dict[str, list[dict]]]:
+                               morpheme_boundaries: bool = True, score_against_null: bool = True,
+                               probabilities: bool = True) -> tuple[dict[str, str], dict[str, list[dict]]]:
     """Return ``({id: text}, {id: n-best list})`` for every example.
 
     Each n-best entry: text, start_logit, end_logit, score, probability (softmax over the
@@ -61,7 +65,8 @@ def postprocess_qa_predictions(examples, features, predictions: tuple[np.ndarray
     (start + end logit of the first token, where windows without the answer are labelled). Within a
     window that changes no ranking; across windows and passages it makes scores comparable: a reader
     trained with no-answer windows (and retrieved negatives) scores a span in a passage without the
-    answer below zero. ``null_score`` is kept in each n-best entry.
+    answer below zero. ``null_score`` is kept in each n-best entry. ``probabilities=False`` leaves
+    ``probability`` out (the pipeline ranks candidates across a question's passages and computes it there).
     """
     start_logits, end_logits = predictions
     if len(start_logits) != len(features):
@@ -102,8 +107,9 @@ def postprocess_qa_predictions(examples, features, predictions: tuple[np.ndarray
         if not best:
             best = [{"text": "", "start_logit": 0.0, "end_logit": 0.0, "score": 0.0, "null_score": 0.0,
                      "offsets": [0, 0]}]
-        for cand, prob in zip(best, _softmax(np.array([c["score"] for c in best]))):
-            cand["probability"] = float(prob)
+        if probabilities:
+            for cand, prob in zip(best, softmax([c["score"] for c in best])):
+                cand["probability"] = float(prob)
         answers[example["id"]] = best[0]["text"]
         nbest_json[example["id"]] = best
     return answers, nbest_json

@@ -260,10 +260,12 @@ class QAProcessor:
 
     # ------------------------------------------------------------------ predictions
     def post_processing_function(self, examples, features, predictions, output_dir: str | None = None,
-                                 prefix: str | None = None):
+                                 prefix: str | None = None, probabilities: bool = True):
         """Model outputs (start_logits, end_logits) → ``{id: answer text}`` and the n-best lists.
 
         Writes ``predictions.json`` and ``nbest_predictions.json`` to ``output_dir`` when given.
+        ``probabilities=False`` leaves them out of the n-best entries (for callers that rank candidates
+        across examples and compute them there, once).
         """
         from odqa.reader.postprocessing import postprocess_qa_predictions, write_predictions
 
@@ -272,6 +274,7 @@ class QAProcessor:
             examples, features, (start_logits, end_logits),
             n_best_size=self.config.n_best_size, max_answer_length=self.config.max_answer_length,
             morpheme_boundaries=self.config.morpheme_boundaries, score_against_null=self.config.score_against_null,
+            probabilities=probabilities,
         )
         if output_dir is not None:
             write_predictions(predictions_, nbest, output_dir, prefix=prefix)

@@ -123,8 +123,24 @@ class QATrainer(Trainer):
 
     def predict(self, predict_dataset, predict_examples=None, ignore_keys=None,
                 metric_key_prefix: str = "test") -> PredictionOutput:
-        """Logits → answers for test examples (no labels needed); scores them if they have answers."""
-        output = self._logits(predict_dataset, "Prediction", metric_key_prefix)
+        """Logits → answers for test examples (no labels needed); scores them if they have answers.
+
+        The forward pass is the pipeline's (:func:`odqa.reader.inference.forward_windows`: length-sorted
+        batches, dynamic padding, ``inference_mode``), so a reader answers the same here and in `odqa infer`.
+        Only on several processes does the Trainer's sharded loop run instead.
+        """
+        if self.args.world_size > 1 or self.processing_class is None:
+            output = self._logits(predict_dataset, "Prediction", metric_key_prefix)
+        else:
+            from odqa.reader.inference import forward_windows
+
+            start = time.time()
+            batch = self.args.eval_batch_size
+            logits = forward_windows(self.model, self.processing_class, predict_dataset, batch,
+                                     device=self.args.device, show_progress=not self.args.disable_tqdm)
+            output = PredictionOutput(predictions=logits, label_ids=None, metrics=speed_metrics(
+                metric_key_prefix, start, num_samples=len(predict_dataset),
+                num_steps=math.ceil(len(predict_dataset) / batch)))
         metrics = dict(output.metrics)
         predictions = None
         if self.post_process_function is not None and predict_examples is not None:
