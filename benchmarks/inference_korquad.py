@@ -47,10 +47,11 @@ def main() -> int:
     from odqa.metrics import compute_metrics
     from odqa.data.loading import read_mrc_rows
     from odqa.metrics.cli import references_of
-    from odqa.pipeline import ExtractiveReader, PassageToRead, passages_from_table
+    from odqa.pipeline import ExtractiveReader, PassageToRead, passages_from_hits
     from odqa.pipeline.outputs import evaluate_result
     from odqa.pipeline.pipeline import PipelineResult
-    from odqa.retrieval import get_retriever, load_questions, retrieve_table
+    from odqa.retrieval import get_retriever, load_questions
+    from odqa.retrieval.table import retrieve_hits
     from odqa.retrieval.corpus import context_id
 
     reader_dir = find_reader(args.reader)
@@ -86,15 +87,15 @@ def main() -> int:
     for k in args.ks:
         # the stages of ODQAPipeline.run, with post-processing repeated per retriever weight (it is ~1% of the time)
         start = time.perf_counter()
-        table = retrieve_table(retriever, questions, k)
-        examples, segments = reader.build_examples(texts, passages_from_table(table, corpus))
+        hits = retrieve_hits(retriever, questions, k)
+        examples, segments = reader.build_examples(texts, passages_from_hits(hits))
         features = reader.featurize(examples)
         logits = reader.forward(features)
         weights = args.retriever_weights[:1] if k == 1 else args.retriever_weights  # one passage: w changes nothing
         answers = {w: reader.postprocess(examples, features, logits, segments, len(texts), w) for w in weights}
         seconds = time.perf_counter() - start
         for w, answers_w in answers.items():
-            metrics = evaluate_result(PipelineResult(questions, table, answers_w), mrc_rows, corpus, k)
+            metrics = evaluate_result(PipelineResult(questions, hits, answers_w), mrc_rows, corpus, k)
             rows.append((f"bm25 top-{k}, retriever weight {w:g}", metrics["exact_match"], metrics["f1"],
                          metrics["retrieval"].get(f"recall@{k}"), len(questions) / seconds, len(features) / len(questions)))
             print(rows[-1], flush=True)

@@ -45,8 +45,9 @@ def main() -> int:
     args = parser.parse_args()
 
     from odqa.metrics.cli import load_references
-    from odqa.pipeline import ExtractiveReader, PassageToRead, passages_from_table
-    from odqa.retrieval import get_retriever, load_questions, retrieve_table
+    from odqa.pipeline import ExtractiveReader, PassageToRead, passages_from_hits
+    from odqa.retrieval import get_retriever, load_questions
+    from odqa.retrieval.table import retrieve_hits
     from odqa.retrieval.corpus import context_id
     from odqa.data.loading import read_mrc_rows
 
@@ -57,7 +58,7 @@ def main() -> int:
     qfile = odd_article_questions(tmp / "q.json", args.questions, seed=0)
     questions = load_questions(qfile)
     references = load_references(str(qfile))
-    passages = passages_from_table(retrieve_table(retriever, questions, args.top_k), corpus)
+    passages = passages_from_hits(retrieve_hits(retriever, questions, args.top_k))
     gfile = odd_article_questions(tmp / "g.json", args.gold_questions, seed=1)
     gold_rows = read_mrc_rows(gfile)
     gold_questions = [{"id": r["id"], "question": r["question"]} for r in gold_rows]

@@ -27,6 +27,7 @@ _LAZY = {
     "Hit": "odqa.retrieval.base",
     "get_retriever": "odqa.retrieval.registry",
     "load_retriever": "odqa.retrieval.registry",
+    "retrieve_hits": "odqa.retrieval.table",
     "retrieve_table": "odqa.retrieval.table",
     "ODQAPipeline": "odqa.pipeline.pipeline",
     "ExtractiveReader": "odqa.pipeline.reading",

@@ -76,6 +76,18 @@ def test_answers_in_split_passages_carry_their_offsets_in_the_source_document():
     table = pd.DataFrame({"passage_ids": [[hit.id]], "scores": [[1.0]], "contexts": [[hit.text]]})
     [[passage]] = passages_from_table(table, corpus)
     assert (passage.document_id, passage.document_start) == ("doc", hit.start)
+    # the pipeline's own path: the hits carry their passages from the retriever to the reader, no table
+    from odqa.pipeline.pipeline import passages_from_hits
+    from odqa.retrieval import get_retriever
+    from odqa.retrieval.table import retrieve_hits
+
+    [hits] = retrieve_hits(get_retriever("bm25", tokenizer="bigram").index(corpus),
+                           [{"id": "q", "question": "경복궁 1395년"}], top_k=3)
+    assert hits[0].passage_id == hit.id and hits[0].passage == hit
+    [read] = passages_from_hits([hits])
+    assert (read[0].text, read[0].title, read[0].document_id, read[0].document_start) == (
+        hit.text, "경복궁", "doc", hit.start)
+    assert [p.rank for p in read] == [1, 2, 3]
     start = hit.text.index("1395년")
     answer = _answer({"offsets": (start, start + 5), "score": 1.0}, [_segment(passage)], 0.0)
     assert document[answer.document_start:answer.document_end] == answer.text == "1395년"
@@ -85,7 +97,7 @@ def test_answers_in_split_passages_carry_their_offsets_in_the_source_document():
 def _segment(passage):
     from odqa.pipeline.reading import _Segment
 
-    return _Segment(passage, 0)
+    return _Segment(passage, 0, 0)
 
 
 def _answer(candidate, segments, retriever_weight):

@@ -12,6 +12,7 @@ from typing import Any
 _LAZY = {
     "ODQAPipeline": "odqa.pipeline.pipeline",
     "PipelineResult": "odqa.pipeline.pipeline",
+    "passages_from_hits": "odqa.pipeline.pipeline",
     "passages_from_table": "odqa.pipeline.pipeline",
     "ExtractiveReader": "odqa.pipeline.reading",
     "ReadOptions": "odqa.pipeline.reading",

@@ -226,7 +226,7 @@ def run_inference(retriever_args: InferRetrieverArguments, corpus_args: InferCor
         metrics = evaluate_result(result, rows, retriever.corpus, run_args.top_k_retrieval, run_args.metric)
         metrics.update(run_info)
         written.append(write_json(Path(run_args.output_dir) / METRICS_FILE, metrics))
-    print(format_summary(result, metrics, run_info, retriever.corpus, references, run_args.show_examples))
+    print(format_summary(result, metrics, run_info, references, run_args.show_examples))
     print("wrote " + ", ".join(str(p) for p in written))
     return {"written": [str(p) for p in written], "metrics": metrics, "run_info": run_info}
 

@@ -38,21 +38,19 @@ def evaluate_result(result: PipelineResult, rows: Sequence[dict[str, Any]], corp
     """
     from odqa.metrics import compute_metrics
     from odqa.metrics.cli import references_of
-    from odqa.retrieval.base import Hit
     from odqa.retrieval.evaluation import questions_with_gold, retrieval_metrics
 
     predictions = result.predictions()
     references = references_of(rows)
     scores: dict[str, Any] = compute_metrics(predictions, {q: references[q] for q in predictions if q in references},
                                              metric=metric)
-    hits_of = {qid: [Hit(str(p), float(s), r) for r, (p, s) in enumerate(zip(ids, sc), 1)]
-               for qid, ids, sc in zip(result.table["id"], result.table["passage_ids"], result.table["scores"])}
+    hits_of = {q["id"]: hits for q, hits in zip(result.questions, result.hits)}
     gold = questions_with_gold([r for r in rows if r["id"] in hits_of], corpus)
     scores["retrieval"] = retrieval_metrics([hits_of[q.id] for q in gold], gold, corpus, recall_cutoffs(top_k))
     return scores
 
 
-def format_summary(result: PipelineResult, metrics: dict[str, Any] | None, run_info: dict[str, Any], corpus=None,
+def format_summary(result: PipelineResult, metrics: dict[str, Any] | None, run_info: dict[str, Any],
                    references: dict[str, Sequence[str]] | None = None, num_examples: int = 3) -> str:
     """A few readable lines: speed, EM/F1, recall@k, and a few questions with their top passages and answers."""
     seconds = result.timings.get("total", 0.0)
@@ -67,7 +65,7 @@ def format_summary(result: PipelineResult, metrics: dict[str, Any] | None, run_i
         if recalls:
             lines.append("retrieval: " + "  ".join(recalls) + f"  ({retrieval.get('questions_with_gold_passage', 0)} "
                          "questions with a gold passage in the corpus)")
-    for q, answers, titles in list(zip(result.questions, result.answers, _titles(result, corpus)))[:num_examples]:
+    for q, answers, titles in list(zip(result.questions, result.answers, _titles(result)))[:num_examples]:
         lines.append(f"Q: {q['question']}")
         if references is not None and references.get(q["id"]):
             lines.append(f"   gold:   {references[q['id']][0]}")
@@ -84,10 +82,7 @@ def format_score(score: float) -> str:
     return f"{score:.4g}"
 
 
-def _titles(result: PipelineResult, corpus=None) -> list[list[str]]:
+def _titles(result: PipelineResult) -> list[list[str]]:
     """Per question, its retrieved passages as 'title (score)' (the passage id when there is no title)."""
-    def name(pid: str) -> str:
-        return (corpus[pid].title if corpus is not None and pid in corpus else "") or pid
-
-    return [[f"{name(pid)} ({format_score(score)})" for pid, score in zip(ids, scores)]
-            for ids, scores in zip(result.table["passage_ids"], result.table["scores"])]
+    return [[f"{(h.passage.title if h.passage else '') or h.passage_id} ({format_score(h.score)})" for h in hits]
+            for hits in result.hits]

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
 from odqa.errors import ConfigError
 from odqa.pipeline.answers import Answer, PassageToRead
 from odqa.pipeline.reading import DEFAULT_TOP_K, ExtractiveReader, ReadOptions
 from odqa.reader.processor import WindowConfig
+from odqa.retrieval.base import Hit
 from odqa.utils.progress import wants_progress
 
 
@@ -23,9 +24,17 @@ class PipelineResult:
     """Everything one run produced: the retrieval table, the answers, and where the time went."""
 
     questions: list[dict[str, str]]
-    table: Any  # pandas DataFrame: id, question, passage_ids, scores, contexts (the csv retriever replays it)
+    hits: list[list[Hit]]  # per question, its retrieved passages (best first)
     answers: list[list[Answer]]
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def table(self):
+        """The retrieval as a DataFrame (id, question, passage_ids, scores, contexts), built when asked:
+        what retrieved.csv holds and the ``csv`` retriever replays."""
+        from odqa.retrieval.table import hits_table
+
+        return hits_table(self.questions, self.hits)
 
     def predictions(self) -> dict[str, str]:
         """{question id: best answer text} ("" when nothing was found)."""
@@ -36,26 +45,43 @@ class PipelineResult:
         return {q["id"]: [x.to_dict() for x in a] for q, a in zip(self.questions, self.answers)}
 
 
-def passages_from_table(table, corpus=None, score_ratio: float = 0.0) -> list[list[PassageToRead]]:
-    """The passages each question will be read against, from a retrieval table.
+def passages_from_hits(hits: Sequence[Sequence[Hit]], score_ratio: float = 0.0) -> list[list[PassageToRead]]:
+    """The passages each question will be read against: its hits, with the passage each carries.
 
     ``score_ratio`` > 0 is a passage-level cut: a passage is read only if its retriever score is at
     least that share of the question's top score (fewer windows to read; the top passage always stays).
     """
     out = []
-    for ids, scores, texts in zip(table["passage_ids"], table["scores"], table["contexts"]):
-        top = scores[0] if len(scores) else 0.0
+    for found in hits:
+        top = found[0].score if found else 0.0
         group = []
-        for rank, (pid, score, text) in enumerate(zip(ids, scores, texts), 1):
-            if rank > 1 and score_ratio > 0 and top > 0 and score < score_ratio * top:
+        for hit in found:
+            if hit.rank > 1 and score_ratio > 0 and top > 0 and hit.score < score_ratio * top:
                 break
-            source = corpus[pid] if corpus is not None and pid in corpus else None
-            group.append(PassageToRead(passage_id=str(pid), text=text, title=source.title if source else "",
-                                       score=float(score), rank=rank,
-                                       document_id=(source.document_id or source.id) if source else str(pid),
-                                       document_start=source.start if source else 0))
+            p = hit.passage
+            if p is None:
+                raise ConfigError(f"hit {hit.passage_id!r} carries no passage; retrieve with "
+                                  "odqa.retrieval.table.retrieve_hits (it attaches them).")
+            group.append(PassageToRead(passage_id=str(hit.passage_id), text=p.text, title=p.title,
+                                       score=float(hit.score), rank=hit.rank, document_id=p.document_id or p.id,
+                                       document_start=p.start))
         out.append(group)
     return out
+
+
+def passages_from_table(table, corpus=None, score_ratio: float = 0.0) -> list[list[PassageToRead]]:
+    """:func:`passages_from_hits` for a retrieval table read from disk (retrieved.csv): each row's texts, with
+    titles and document offsets from ``corpus`` when it has the passage."""
+    from odqa.retrieval.corpus import Passage
+
+    hits = []
+    for ids, scores, texts in zip(table["passage_ids"], table["scores"], table["contexts"]):
+        hits.append([Hit(str(pid), float(score), rank, passage=Passage(
+            str(pid), text, source.title, source.document_id or source.id, source.start)
+            if (source := corpus[pid] if corpus is not None and pid in corpus else None) is not None
+            else Passage(str(pid), text))
+            for rank, (pid, score, text) in enumerate(zip(ids, scores, texts), 1)])
+    return passages_from_hits(hits, score_ratio)
 
 
 class ODQAPipeline:
@@ -91,7 +117,7 @@ class ODQAPipeline:
 
         ``show_progress``: True always, False never, None (default) only for long work (many questions).
         """
-        from odqa.retrieval.table import retrieve_table
+        from odqa.retrieval.table import retrieve_hits
 
         if top_k < 1:
             raise ConfigError(f"top_k must be at least 1 (got {top_k}).")
@@ -103,13 +129,13 @@ class ODQAPipeline:
                                   f"{'empty' if isinstance(text, str) else 'missing'}; give a non-empty string.")
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        table = retrieve_table(self.retriever, questions, top_k,
-                               show_progress=wants_progress(show_progress, len(questions)))
+        hits = retrieve_hits(self.retriever, questions, top_k,
+                             show_progress=wants_progress(show_progress, len(questions)))
         timings["retrieve"] = time.perf_counter() - start
-        passages = passages_from_table(table, self.retriever.corpus, self.score_ratio)
+        passages = passages_from_hits(hits, self.score_ratio)
         answers = self.reader.read([q["question"] for q in questions], passages, self.read_options, timings)
         timings["total"] = time.perf_counter() - start
-        return PipelineResult(questions, table, answers, timings)
+        return PipelineResult(questions, hits, answers, timings)
 
     def __call__(self, questions: str | Sequence[str], top_k: int = DEFAULT_TOP_K, num_answers: int = 5
                  ) -> list[Answer] | list[list[Answer]]:

@@ -52,10 +52,11 @@ class ReadOptions:
 
 @dataclass
 class _Segment:
-    """Where one passage sits inside an example's context."""
+    """Where one passage sits inside an example's context, and whose question the example reads."""
 
     passage: PassageToRead
     offset: int
+    question: int
 
 
 class ExtractiveReader:
@@ -153,13 +154,13 @@ class ExtractiveReader:
                 ids.append(f"{qi}")
                 contexts.append(CONCAT_SEPARATOR.join(text for text, _ in blocks))
                 texts.append(question)
-                segments.append([_Segment(p, int(o) + shift) for p, o, (_, shift) in zip(group, starts, blocks)])
+                segments.append([_Segment(p, int(o) + shift, qi) for p, o, (_, shift) in zip(group, starts, blocks)])
             else:
                 for pi, (passage, (text, shift)) in enumerate(zip(group, blocks)):
                     ids.append(f"{qi}/{pi}")
                     contexts.append(text)
                     texts.append(question)
-                    segments.append([_Segment(passage, shift)])
+                    segments.append([_Segment(passage, shift, qi)])
         examples = Dataset.from_dict({"id": ids, "title": [""] * len(ids), "context": contexts, "question": texts})
         return examples, segments
 
@@ -186,11 +187,10 @@ class ExtractiveReader:
         _, nbest = self.processor.post_processing_function(examples, features, logits, probabilities=False)
         per_question: list[list[tuple[dict, _Segment]]] = [[] for _ in range(num_questions)]
         for example_id, segs in zip(examples["id"], segments):
-            qi = int(example_id.split("/")[0])
             for cand in nbest.get(example_id, []):
                 placed = _place(cand, segs)
                 if placed is not None:
-                    per_question[qi].append((cand, placed))
+                    per_question[placed.question].append((cand, placed))
         return [_rank(found, self.window.n_best_size, retriever_weight) for found in per_question]
 
     # ------------------------------------------------------------------ all stages

@@ -25,6 +25,7 @@ _LAZY = {
     "get_retriever": "odqa.retrieval.registry",
     "load_retriever": "odqa.retrieval.registry",
     "register_retriever": "odqa.retrieval.registry",
+    "retrieve_hits": "odqa.retrieval.table",
     "retrieve_table": "odqa.retrieval.table",
     "write_table_csv": "odqa.retrieval.table",
     "load_questions": "odqa.retrieval.questions",

@@ -7,12 +7,12 @@ corpus inside makes an index self-contained: ``load_retriever(dir)`` needs nothi
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from odqa.errors import IndexLoadError
-from odqa.retrieval.corpus import Corpus
+from odqa.retrieval.corpus import Corpus, Passage
 from odqa.utils.io import atomic_directory, read_json, write_json
 
 INDEX_FORMAT = "odqa-index"
@@ -23,11 +23,13 @@ CORPUS_FILE = "corpus.jsonl"
 
 @dataclass(frozen=True)
 class Hit:
-    """One retrieved passage: ``rank`` starts at 1; higher ``score`` is better."""
+    """One retrieved passage: ``rank`` starts at 1; higher ``score`` is better. ``passage`` (id, title, text,
+    document offsets) is attached by :func:`odqa.retrieval.table.retrieve_hits`, so the reader needs no lookup."""
 
     passage_id: str
     score: float
     rank: int
+    passage: Passage | None = field(default=None, compare=False, repr=False)
 
 
 @runtime_checkable

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from odqa.retrieval.base import Retriever
+from odqa.retrieval.base import Hit, Retriever
 from odqa.retrieval.corpus import Corpus
 from odqa.utils.io import atomic_path
 
@@ -14,22 +15,36 @@ TABLE_COLUMNS = ["id", "question", "passage_ids", "scores", "contexts"]
 LIST_COLUMNS = ("passage_ids", "scores", "contexts")
 
 
-def retrieve_table(retriever: Retriever, questions: list[dict[str, Any]], top_k: int,
-                   corpus: Corpus | None = None, batch_size: int = 1024, show_progress: bool = False):
-    """One row per question: id, question, passage_ids, scores, contexts (lists, best first)."""
-    import pandas as pd
+def retrieve_hits(retriever: Retriever, questions: list[dict[str, Any]], top_k: int, corpus: Corpus | None = None,
+                  batch_size: int = 1024, show_progress: bool = False) -> list[list[Hit]]:
+    """Per question its top-k hits (best first), each carrying its passage; questions go in batches."""
     from tqdm.auto import tqdm
 
-    rows = []
+    out: list[list[Hit]] = []
     starts = range(0, len(questions), batch_size)
     for start in tqdm(starts, desc="retrieve", disable=not show_progress or len(starts) < 2):
         batch = questions[start:start + batch_size]
         batch_hits = retriever.retrieve([q["question"] for q in batch], top_k)
-        texts = corpus if corpus is not None else retriever.corpus  # read after retrieving: it may have grown
-        for q, hits in zip(batch, batch_hits):
-            rows.append({"id": q["id"], "question": q["question"], "passage_ids": [h.passage_id for h in hits],
-                         "scores": [h.score for h in hits], "contexts": [texts[h.passage_id].text for h in hits]})
+        passages = corpus if corpus is not None else retriever.corpus  # read after retrieving: it may have grown
+        out.extend([replace(h, passage=h.passage or passages[h.passage_id]) for h in hits] for hits in batch_hits)
+    return out
+
+
+def hits_table(questions: list[dict[str, Any]], hits: list[list[Hit]]):
+    """One row per question: id, question, passage_ids, scores, contexts (lists, best first) — the form
+    written to disk (retrieved.csv, which the ``csv`` retriever replays)."""
+    import pandas as pd
+
+    rows = [{"id": q["id"], "question": q["question"], "passage_ids": [h.passage_id for h in found],
+             "scores": [h.score for h in found], "contexts": [h.passage.text for h in found]}
+            for q, found in zip(questions, hits)]
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def retrieve_table(retriever: Retriever, questions: list[dict[str, Any]], top_k: int,
+                   corpus: Corpus | None = None, batch_size: int = 1024, show_progress: bool = False):
+    """:func:`retrieve_hits` as a table (:func:`hits_table`)."""
+    return hits_table(questions, retrieve_hits(retriever, questions, top_k, corpus, batch_size, show_progress))
 
 
 def write_table_csv(table, path: str | os.PathLike) -> Path:

@@ -120,14 +120,10 @@ def read_batch(pipeline: Any, questions: list[str], top_k: int) -> list[dict[str
     """One pipeline call for many questions -> per question: answers and the passages they came from."""
     result = pipeline.run([{"id": str(n), "question": q} for n, q in enumerate(questions)], top_k,
                           show_progress=False)
-    corpus = pipeline.retriever.corpus
     out = []
     for n, question in enumerate(questions):
-        row = result.table.iloc[n]
-        passages = [{"passage_id": str(pid), "title": corpus[pid].title if pid in corpus else "", "text": text,
-                     "score": float(score), "rank": rank}
-                    for rank, (pid, score, text) in enumerate(zip(row["passage_ids"], row["scores"],
-                                                                  row["contexts"]), 1)]
+        passages = [{"passage_id": str(h.passage_id), "title": h.passage.title, "text": h.passage.text,
+                     "score": float(h.score), "rank": h.rank} for h in result.hits[n]]
         answers = [{"text": a.text, "score": a.score, "probability": a.probability, "passage_id": a.passage_id,
                     "title": a.title, "start": a.start, "end": a.end, "passage_rank": a.passage_rank}
                    for a in result.answers[n]]
