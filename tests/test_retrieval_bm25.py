@@ -160,3 +160,18 @@ def test_numba_kernels_are_cached_on_disk_so_a_new_process_skips_the_jit():
     cache_dir = Path(kernel._cache.cache_path)
     assert any(p.name.startswith("retrieve_utils._retrieve_internal_jitted") and p.suffix == ".nbi"
                for p in cache_dir.iterdir())
+
+
+def test_a_memory_mapped_index_answers_as_the_loaded_one(tmp_path):
+    """load_retriever(dir, mmap=True): bm25s maps the score matrix from disk; the hits are the same."""
+    from odqa.retrieval.registry import load_retriever
+
+    corpus = Corpus.from_records([{"id": f"p{i}", "text": text} for i, text in enumerate(
+        ["서울은 대한민국의 수도이다", "부산은 항구 도시이다", "경복궁은 서울에 있다", "한라산은 제주도에 있다"])])
+    BM25Retriever(tokenizer="whitespace").index(corpus).save(tmp_path / "idx")
+    queries = ["서울 경복궁", "제주도 한라산", "항구"]
+    loaded, mapped = load_retriever(tmp_path / "idx"), load_retriever(tmp_path / "idx", mmap=True)
+    assert mapped.retrieve(queries, 3) == loaded.retrieve(queries, 3)
+    arrays = [v for v in mapped._engine.scores.values() if isinstance(v, np.ndarray)]
+    assert arrays and all(isinstance(a, np.memmap) for a in arrays)
+    assert not any(isinstance(v, np.memmap) for v in loaded._engine.scores.values())

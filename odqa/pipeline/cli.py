@@ -59,6 +59,9 @@ class InferCorpusArguments(CorpusArguments):
     index: Optional[str] = field(default=None, metadata={
         "help": "Index directory: loaded when it exists, otherwise built from --corpus and saved here. "
                 "Without it the index is built in memory from --corpus."})
+    mmap: bool = field(default=False, metadata={
+        "help": "Memory-map a saved bm25 index instead of reading it into RAM (very large corpora: it opens at "
+                "once, pages load as queries touch them)."})
 
 
 @dataclass
@@ -137,7 +140,7 @@ def prepare_retriever(retriever_args: InferRetrieverArguments, corpus_args: Infe
 
     index = Path(corpus_args.index) if corpus_args.index else None
     if index is not None and index.exists():
-        retriever = load_retriever(index)
+        retriever = load_retriever(index, mmap=corpus_args.mmap)
         wanted, _ = resolve_name(retriever_args.retriever)
         if wanted != retriever.name and wanted != "bm25":  # bm25 is the default, so it was maybe not asked for
             logger.warning("%s is a %s index; --retriever_type %s is ignored (delete the folder to rebuild it).",

@@ -102,11 +102,12 @@ class ODQAPipeline:
     @classmethod
     def from_pretrained(cls, reader_path: str, index_dir: str, window: WindowConfig | None = None,
                         read_options: ReadOptions | None = None, batch_size: int = 32, quantize: str | None = None,
-                        score_ratio: float = 0.0, show_progress: bool | None = None) -> "ODQAPipeline":
-        """A trained reader folder plus a saved index directory (any retriever)."""
+                        score_ratio: float = 0.0, show_progress: bool | None = None, mmap: bool = False
+                        ) -> "ODQAPipeline":
+        """A trained reader folder plus a saved index directory (any retriever; ``mmap``: see load_retriever)."""
         from odqa.retrieval.registry import load_retriever
 
-        retriever = load_retriever(index_dir)
+        retriever = load_retriever(index_dir, mmap=mmap)
         reader = ExtractiveReader.from_pretrained(reader_path, window=window, batch_size=batch_size,
                                                   quantize=quantize, show_progress=show_progress)
         return cls(retriever, reader, read_options, score_ratio)

@@ -46,7 +46,7 @@ class Retriever(Protocol):
     def save(self, directory: str | os.PathLike) -> Path: ...
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> "Retriever": ...
+    def load(cls, directory: str | os.PathLike, mmap: bool = False) -> "Retriever": ...
 
 
 def hits_from_arrays(corpus: Corpus, indices: Any, scores: Any) -> list[Hit]:
@@ -95,7 +95,8 @@ class IndexedRetriever:
                                            "num_passages": len(self.corpus)})
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> "IndexedRetriever":
+    def load(cls, directory: str | os.PathLike, mmap: bool = False) -> "IndexedRetriever":
+        """``mmap``: memory-map the arrays that support it (bm25) instead of reading them into RAM."""
         directory = Path(directory)
         meta = read_index_meta(directory)
         if meta["retriever"] != cls.name:
@@ -110,6 +111,7 @@ class IndexedRetriever:
         if len(retriever.corpus) != meta.get("num_passages", len(retriever.corpus)):
             raise IndexLoadError(f"{directory / CORPUS_FILE}: has {len(retriever.corpus)} passages but meta.json says "
                                  f"{meta['num_passages']}; the index is corrupt, rebuild it with `odqa index`.")
+        retriever.mmap = mmap
         try:
             retriever._load_arrays(directory)
         except (OSError, ValueError, KeyError) as err:

@@ -150,7 +150,8 @@ class BM25Retriever(IndexedRetriever):
         bm25s = _import_bm25s()
         if not (directory / "bm25s").is_dir():
             raise FileNotFoundError(f"{directory / 'bm25s'} is missing")
-        self._engine = bm25s.BM25.load(directory / "bm25s", load_corpus=False, mmap=False, allow_pickle=False,
+        self._engine = bm25s.BM25.load(directory / "bm25s", load_corpus=False, mmap=getattr(self, "mmap", False),
+                                       allow_pickle=False,
                                        override_params={"backend": "numba"})
         num_docs = self._engine.scores["num_docs"]
         if num_docs != len(self.corpus):

@@ -88,14 +88,14 @@ class HybridRetriever(IndexedRetriever):
             part.save_into(directory / label)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> "HybridRetriever":
+    def load(cls, directory: str | os.PathLike, mmap: bool = False) -> "HybridRetriever":
         from odqa.retrieval.registry import load_retriever
 
         directory = Path(directory)
         meta = read_index_meta(directory)
         if meta["retriever"] != cls.name:
             raise IndexLoadError(f"{directory}: a {meta['retriever']!r} index, not a hybrid one.")
-        first, second = (load_retriever(directory / label) for label in PARTS)
+        first, second = (load_retriever(directory / label, mmap=mmap) for label in PARTS)
         retriever = cls(first, second, fusion=meta["fusion"], weight=meta["weight"], rrf_k=meta["rrf_k"],
                         depth=meta["depth"])
         retriever.corpus = Corpus.load_jsonl(directory / CORPUS_FILE)

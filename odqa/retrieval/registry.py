@@ -72,11 +72,15 @@ def get_retriever(name: str, **params: Any) -> Any:
     return retriever_class(name)(**{**implied, **params})
 
 
-def load_retriever(directory: str | os.PathLike) -> Any:
-    """Load any saved index: meta.json says which retriever built it."""
+def load_retriever(directory: str | os.PathLike, mmap: bool = False) -> Any:
+    """Load any saved index: meta.json says which retriever built it.
+
+    ``mmap=True`` memory-maps the bm25 score matrix (bm25s' ``mmap`` load): a very large index opens at once
+    and its pages are read from disk as queries touch them, instead of all into RAM first.
+    """
     meta = read_index_meta(directory)
     try:
         cls = retriever_class(meta["retriever"])
     except ConfigError as err:
         raise IndexLoadError(f"{directory}: built by retriever {meta['retriever']!r}, which is unknown here ({err})") from None
-    return cls.load(directory)
+    return cls.load(directory, mmap=mmap)

@@ -27,6 +27,8 @@ logger = logging.getLogger("odqa.serve")
 class ServeArguments:
     model: str = field(metadata={"help": "Trained reader folder (e.g. models/sample_reader)."})
     index: str = field(metadata={"help": "Index directory built by `odqa index` (any retriever)."})
+    mmap: bool = field(default=False, metadata={
+        "help": "Memory-map a bm25 index instead of reading it into RAM (very large corpora)."})
     host: str = field(default="127.0.0.1", metadata={
         "help": "Address to bind: 127.0.0.1 (this machine only, the default) or 0.0.0.0 (every interface: "
                 "anyone who can reach this machine can ask; there is no authentication)."})
@@ -59,7 +61,7 @@ def load_pipeline(args: ServeArguments):
             raise ConfigError(f"{option} {path}: not found.")
     quantize = None if args.quantize == "none" else args.quantize
     pipeline = ODQAPipeline.from_pretrained(args.model, args.index, batch_size=args.batch_size, quantize=quantize,
-                                            show_progress=False)
+                                            show_progress=False, mmap=args.mmap)
     if args.calibration_dataset:
         from odqa.pipeline.cli import calibrate_from_file
 
