@@ -203,3 +203,20 @@ def test_a_klue_folder_and_max_samples_score_exactly_the_questions_asked(setup, 
     predictions = _json(out / "predictions.json")
     assert list(predictions) == [r["id"] for r in rows[:4]]
     assert _json(out / "metrics.json")["total"] == 4
+
+
+def test_do_eval_parses_its_dataset_once(setup, first_run, tmp_path, monkeypatch):
+    """Questions, gold answers and gold passages come from one parse of --dataset_path."""
+    import odqa.data.loading as loading
+
+    parsed = []
+    original = loading._read_rows
+    monkeypatch.setattr(loading, "_read_rows", lambda path: parsed.append(str(path)) or original(path))
+    argv = ["infer", "--retriever_type", "bm25", "--index", str(setup["root"] / "idx"), "--model",
+            str(setup["reader"]), "--dataset_path", str(setup["questions"]), "--top_k_retrieval", "2", "--do_eval",
+            "--quiet", "--output_dir", str(tmp_path / "run"), *TINY_WINDOW]
+    assert main(argv) == 0
+    assert parsed == [str(setup["questions"])]
+    metrics = _json(tmp_path / "run" / "metrics.json")
+    assert metrics["total"] == len(_json(tmp_path / "run" / "predictions.json"))
+    assert metrics["retrieval"]["questions_with_gold_passage"] == metrics["total"]
