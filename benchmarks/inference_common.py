@@ -76,3 +76,27 @@ def half_corpus():
 
 def fmt(x: Any, digits: int = 2) -> str:
     return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def latency_setup(dataset: str | Path, n: int, work: Path):
+    """(even-article file, the first ``n`` odd-article questions in dataset order, bm25 over the whole half): what
+    the latency benchmarks ask, and against what."""
+    from odqa.data.loading import read_mrc_rows
+    from odqa.data.split import split_by_article
+    from odqa.retrieval import get_retriever, load_corpus
+
+    even, odd = split_by_article(Path(dataset), work)
+    questions = [row["question"] for row in read_mrc_rows(odd)][:n]
+    return even, questions, get_retriever("bm25").index(load_corpus(str(dataset)))
+
+
+def load_reader(reader_dir: str | Path, precision: str, even_file: Path):
+    """The reader at ``precision`` (none | int8 | int8-dynamic); int8 calibrated on the even (training) articles."""
+    from odqa.pipeline import ExtractiveReader
+    from odqa.pipeline.cli import calibrate_from_file
+
+    reader = ExtractiveReader.from_pretrained(str(reader_dir), quantize=None if precision == "none" else precision,
+                                              show_progress=False)
+    if precision == "int8":
+        calibrate_from_file(reader, str(even_file), "int8")
+    return reader

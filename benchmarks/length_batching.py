@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from inference_common import latency_setup, load_reader  # noqa: E402
 from reader_learning import DEFAULT_READER_DIR, shown_path  # noqa: E402
 from report import KORQUAD, machine, update_section  # noqa: E402
 
@@ -37,25 +38,15 @@ def main() -> int:
     args = parser.parse_args()
 
     import odqa.reader.inference as inference
-    from odqa.data.loading import read_mrc_rows
-    from odqa.data.split import split_by_article
-    from odqa.pipeline import ExtractiveReader, ODQAPipeline
-    from odqa.pipeline.cli import calibrate_from_file
-    from odqa.retrieval import get_retriever, load_corpus
+    from odqa.pipeline import ODQAPipeline
 
     default_overhead = inference.BATCH_OVERHEAD_TOKENS
     settings = {"fixed": FIXED, "by length": default_overhead}
     with tempfile.TemporaryDirectory() as tmp:
-        even, odd = split_by_article(args.dataset, tmp)
-        questions = [row["question"] for row in read_mrc_rows(str(odd))][:args.questions]
-        retriever = get_retriever("bm25").index(load_corpus(args.dataset))
+        even, questions, retriever = latency_setup(args.dataset, args.questions, Path(tmp))
         rows = {}
         for precision in args.precisions:
-            reader = ExtractiveReader.from_pretrained(args.reader_dir, quantize=None if precision == "none"
-                                                      else precision, show_progress=False)
-            if precision == "int8":
-                calibrate_from_file(reader, str(even), "int8")
-            pipe = ODQAPipeline(retriever, reader)
+            pipe = ODQAPipeline(retriever, load_reader(args.reader_dir, precision, even))
             pipe(questions[0], top_k=args.top_k)  # warm-up
             seconds = {name: [] for name in settings}
             answers = {name: [] for name in settings}

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from inference_common import latency_setup, load_reader  # noqa: E402
 from reader_learning import DEFAULT_READER_DIR, shown_path  # noqa: E402
 
 from report import KORQUAD, machine, update_section  # noqa: E402
@@ -85,22 +86,13 @@ def main() -> int:
     if not (Path(args.reader_dir) / "config.json").is_file():
         sys.exit(f"{args.reader_dir}: no trained reader; run benchmarks/reader_learning.py first.")
 
-    from odqa.data.split import split_by_article
-    from odqa.pipeline import ExtractiveReader, ODQAPipeline
-    from odqa.pipeline.cli import calibrate_from_file
-    from odqa.retrieval import get_retriever, load_corpus
-    from odqa.data.loading import read_mrc_rows
+    from odqa.pipeline import ODQAPipeline
 
     with tempfile.TemporaryDirectory() as tmp:
-        even, odd = split_by_article(args.dataset, tmp)
-        questions = [row["question"] for row in read_mrc_rows(str(odd))][:args.questions]
-        retriever = get_retriever("bm25").index(load_corpus(args.dataset))
+        even, questions, retriever = latency_setup(args.dataset, args.questions, Path(tmp))
         rows = {}
         for precision in args.precisions:
-            reader = ExtractiveReader.from_pretrained(args.reader_dir, quantize=None if precision == "none"
-                                                      else precision, show_progress=False)
-            if precision == "int8":
-                calibrate_from_file(reader, str(even), "int8")
+            reader = load_reader(args.reader_dir, precision, even)
             rows[precision] = measure(ODQAPipeline(retriever, reader), questions, args.clients, args.top_k)
             print(precision, json.dumps({k: round(v, 3) for k, v in rows[precision].items()}))
 
