@@ -51,7 +51,7 @@ def adapt(model: str, masking: str, train_file: Path, eval_file: Path, out: Path
          # a constant rate after warm-up: the budget, not an epoch count, ends training
          "--lr_scheduler_type", "constant_with_warmup", "--warmup_steps", "5", "--num_train_epochs", "100",
          "--max_train_minutes", f"{args.mlm_minutes:g}", "--save_strategy", "no", "--logging_steps", "5",
-         "--seed", "42"])
+         "--head_warmup_steps", str(args.head_warmup_steps), "--seed", "42"])
     return json.loads((out / "mlm_results.json").read_text(encoding="utf-8"))
 
 
@@ -75,6 +75,8 @@ def main() -> None:
     parser.add_argument("--chunk_size", type=int, default=256)
     parser.add_argument("--mlm_batch_size", type=int, default=16)
     parser.add_argument("--mlm_learning_rate", type=float, default=1e-4)
+    parser.add_argument("--head_warmup_steps", type=int, default=0,
+                        help="MLM steps that train the new head alone before the encoder (train-mlm's option)")
     parser.add_argument("--max_eval_samples", type=int, default=None, help="smoke runs only")
     parser.add_argument("--work_dir", default=str(REPO / "models" / "bench" / "mlm_adaptation"),
                         help="adapted encoders and readers (KorQuAD-derived: git-ignored)")
@@ -105,7 +107,8 @@ def main() -> None:
                          "epoch": rep["train"].get("epoch", 0.0), "wall_minutes": rep["wall_minutes"]}
     report = {"model": args.model, "mlm_minutes": args.mlm_minutes, "reader_minutes": args.reader_minutes,
               "chunk_size": args.chunk_size, "mlm_batch_size": args.mlm_batch_size,
-              "mlm_learning_rate": args.mlm_learning_rate, "max_eval_samples": args.max_eval_samples,
+              "mlm_learning_rate": args.mlm_learning_rate, "head_warmup_steps": args.head_warmup_steps,
+              "max_eval_samples": args.max_eval_samples,
               "rows": rows, "machine": machine(), "wall_minutes": (time.perf_counter() - start) / 60}
     write_json(work / REPORT_FILE, report)
     write_report(report, args.no_write)
@@ -115,7 +118,8 @@ def write_report(report: dict, no_write: bool = False) -> None:
     """The BENCHMARKS.md section: one row per encoder."""
     base = report["rows"][0]["reader"]
     command = (f"flock /tmp/odqa-cpu.lock python benchmarks/mlm_adaptation.py --mlm_minutes {report['mlm_minutes']:g} "
-               f"--reader_minutes {report['reader_minutes']:g}")
+               f"--reader_minutes {report['reader_minutes']:g} --mlm_learning_rate {report['mlm_learning_rate']:g}"
+               + (f" --head_warmup_steps {report['head_warmup_steps']}" if report.get("head_warmup_steps") else ""))
     lines = [
         "## Domain-adaptive MLM before the reader (`benchmarks/mlm_adaptation.py`)", "",
         f"Command: `{command}`  ",

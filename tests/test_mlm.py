@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -150,3 +152,24 @@ def test_vocabulary_expansion_keeps_old_rows_and_averages_the_pieces(tmp_path, c
     assert torch.equal(after[:before.shape[0]], before)  # old rows unchanged
     assert torch.allclose(after[tokenizer.convert_tokens_to_ids(word)], before[old_pieces].mean(0))
     assert tokenizer.tokenize(f"{word} 왕")[0] == word
+
+
+@pytest.mark.parametrize("warmup,encoder_moves", [(2, False), (1, True)])
+def test_head_warmup_keeps_the_encoder_still_for_its_steps(tmp_path, warmup, encoder_moves):
+    """--head_warmup_steps N: for N steps only the MLM head learns; after them the encoder does too."""
+    from safetensors.numpy import load_file
+
+    from odqa.mlm.train import main
+
+    encoder = save_tiny_bert(tmp_path / "encoder")
+    corpus = tmp_path / "texts.txt"
+    corpus.write_text("\n".join(TEXTS * 4), encoding="utf-8")
+    out = tmp_path / "adapted"
+    assert main(["--model", str(encoder), "--corpus", str(corpus), "--output_dir", str(out), "--chunk_size", "32",
+                 "--eval_fraction", "0.2", "--max_steps", "2", "--learning_rate", "1e-2", "--warmup_ratio", "0",
+                 "--mlm_probability", "0.5",
+                 "--per_device_train_batch_size", "4", "--head_warmup_steps", str(warmup), "--report_to", "none",
+                 "--save_strategy", "no"]) == 0
+    before, after = load_file(str(encoder / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    moved = [k for k in after if not np.array_equal(before[k], after[k])]
+    assert bool(moved) is encoder_moves

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 from torch.nn import functional as F
+from transformers import TrainerCallback
 from transformers.modeling_outputs import MaskedLMOutput
 
 from odqa.errors import ConfigError
@@ -40,7 +41,8 @@ def masked_positions_forward(self, input_ids=None, attention_mask=None, token_ty
         return MaskedLMOutput(logits=mlm_head(self)(hidden))
     selected = labels != IGNORE_INDEX
     logits = mlm_head(self)(hidden[selected])  # (masked tokens, vocab)
-    loss = F.cross_entropy(logits.float(), labels[selected]) if logits.numel() else hidden.sum() * 0.0
+    # a batch without masked tokens: a zero loss still tied to whatever trains (the head alone during warm-up)
+    loss = F.cross_entropy(logits.float(), labels[selected]) if logits.numel() else logits.sum() + hidden.sum() * 0.0
     return MaskedLMOutput(loss=loss, logits=logits)
 
 
@@ -60,6 +62,30 @@ def load_mlm_model(name_or_path: str, **kwargs: Any):
     sparse = type(f"MaskedPositions{cls.__name__}", (cls,), {"forward": masked_positions_forward})
     model.__class__ = sparse  # same parameters and saving; only the forward changes
     return model
+
+
+class HeadWarmupCallback(TrainerCallback):
+    """Freeze the encoder (and the word embeddings, which the decoder shares) for the first ``steps`` optimizer
+    steps, so only the head's own layers learn; then everything trains. The optimizer holds every parameter
+    from the start (it is built before training begins); frozen ones simply get no gradient."""
+
+    def __init__(self, model, steps: int) -> None:
+        self.encoder = getattr(model, model.base_model_prefix)
+        self.steps = steps
+
+    def _set(self, trainable: bool) -> None:
+        for parameter in self.encoder.parameters():
+            parameter.requires_grad_(trainable)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._set(state.global_step >= self.steps)  # a resumed run past the warm-up trains everything
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.steps:
+            self._set(True)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self._set(True)
 
 
 def head_is_tied(model) -> bool:
