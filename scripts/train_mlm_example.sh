@@ -3,6 +3,8 @@
 # sample passages with Korean whole-word masking, then print the perplexity before and after on held-out
 # chunks (masked the same way in every run). The adapted encoder lands in models/mlm_example; train a
 # reader from it with `python train_mrc_v2.py --model models/mlm_example ...`.
+# It shows the tool, not a recipe that pays on CPU: on the KorQuAD split 15 minutes of MLM made e5-small a worse
+# reader (BENCHMARKS.md, "Domain-adaptive MLM before the reader").
 # On a GPU, point --model at klue/roberta-large and --corpus at your documents (wikipedia_documents.json).
 # Multi-GPU / TPU: `accelerate launch train_mlm.py <same options>`.
 set -euo pipefail
