@@ -207,11 +207,12 @@ def test_a_klue_folder_and_max_samples_score_exactly_the_questions_asked(setup, 
 
 def test_do_eval_parses_its_dataset_once(setup, first_run, tmp_path, monkeypatch):
     """Questions, gold answers and gold passages come from one parse of --dataset_path."""
-    import odqa.data.loading as loading
+    from pathlib import Path
 
-    parsed = []
-    original = loading._read_rows
-    monkeypatch.setattr(loading, "_read_rows", lambda path: parsed.append(str(path)) or original(path))
+    parsed = []  # every opening of the dataset file, whoever reads it
+    original = Path.open
+    monkeypatch.setattr(Path, "open", lambda self, *a, **k: (parsed.append(str(self)) if self == setup["questions"]
+                                                              else None) or original(self, *a, **k))
     argv = ["infer", "--retriever_type", "bm25", "--index", str(setup["root"] / "idx"), "--model",
             str(setup["reader"]), "--dataset_path", str(setup["questions"]), "--top_k_retrieval", "2", "--do_eval",
             "--quiet", "--output_dir", str(tmp_path / "run"), *TINY_WINDOW]

@@ -123,17 +123,26 @@ def _standardize(rows: Iterable[dict], source: str) -> list[dict]:
     return out
 
 
+def json_rows(obj: Any, source: str) -> list[dict]:
+    """The rows of an already parsed JSON file: SQuAD/KorQuAD nested articles flattened, flat rows as they are."""
+    data = obj.get("data", obj) if isinstance(obj, dict) else obj
+    if not isinstance(data, list):
+        raise DataError(f"{source}: expected a SQuAD/KorQuAD object with a 'data' list, or a list of rows.")
+    if data and isinstance(data[0], dict) and "paragraphs" in data[0]:
+        return _rows_from_nested(data, source)
+    return data
+
+
+def mrc_rows_from_json(obj: Any, source: str) -> list[dict]:
+    """:func:`read_mrc_rows` for JSON the caller has already parsed (so a file is read once)."""
+    return _standardize(json_rows(obj, source), source)
+
+
 def _read_rows(path: Path) -> list[dict]:
     source = str(path)
     suffix = path.suffix.lower()
     if suffix == ".json":
-        obj = read_json(path)
-        data = obj.get("data", obj) if isinstance(obj, dict) else obj
-        if not isinstance(data, list):
-            raise DataError(f"{source}: expected a SQuAD/KorQuAD object with a 'data' list, or a list of rows.")
-        if data and isinstance(data[0], dict) and "paragraphs" in data[0]:
-            return _rows_from_nested(data, source)
-        return data
+        return json_rows(read_json(path), source)
     if suffix == ".jsonl":
         return list(read_jsonl(path))
     if suffix in {".csv", ".tsv"}:
@@ -156,13 +165,20 @@ def load_mrc_examples(path: str | os.PathLike, *, fix_answer_start: bool = False
     return Dataset.from_list(rows, features=mrc_features())
 
 
-def _from_disk(path: Path, fix_answer_start: bool, require_answers: bool):
-    from datasets import Dataset, DatasetDict, load_from_disk
+def _load_saved(path: Path):
+    """A ``save_to_disk`` folder (Dataset or DatasetDict), or a DataError naming it."""
+    from datasets import load_from_disk
 
     try:
-        loaded = load_from_disk(str(path))
+        return load_from_disk(str(path))
     except FileNotFoundError as err:
         raise DataError(f"{path}: not a datasets.save_to_disk folder ({err}).") from None
+
+
+def _from_disk(path: Path, fix_answer_start: bool, require_answers: bool):
+    from datasets import Dataset, DatasetDict
+
+    loaded = _load_saved(path)
 
     def convert(ds: "Dataset", name: str) -> "Dataset":
         source = f"{path}[{name}]" if name else str(path)
@@ -199,13 +215,10 @@ def read_mrc_rows(path: str | os.PathLike, *, split: str | None = None) -> list[
         raise DataError(f"{path}: file or folder not found.")
     if not path.is_dir():
         return _standardize(_read_rows(path), str(path))
-    from datasets import DatasetDict, load_from_disk
+    from datasets import DatasetDict
 
     folder = resolve_dataset_folder(path)
-    try:
-        loaded = load_from_disk(str(folder))
-    except FileNotFoundError as err:
-        raise DataError(f"{folder}: not a datasets.save_to_disk folder ({err}).") from None
+    loaded = _load_saved(folder)
     if not isinstance(loaded, DatasetDict):
         return _standardize(loaded.to_list(), str(folder))
     if split is not None:

@@ -74,13 +74,15 @@ def passages_from_table(table, corpus=None, score_ratio: float = 0.0) -> list[li
     titles and document offsets from ``corpus`` when it has the passage."""
     from odqa.retrieval.corpus import Passage
 
-    hits = []
-    for ids, scores, texts in zip(table["passage_ids"], table["scores"], table["contexts"]):
-        hits.append([Hit(str(pid), float(score), rank, passage=Passage(
-            str(pid), text, source.title, source.document_id or source.id, source.start)
-            if (source := corpus[pid] if corpus is not None and pid in corpus else None) is not None
-            else Passage(str(pid), text))
-            for rank, (pid, score, text) in enumerate(zip(ids, scores, texts), 1)])
+    def passage(pid: str, text: str) -> Passage:
+        source = corpus[pid] if corpus is not None and pid in corpus else None
+        if source is None:
+            return Passage(pid, text)
+        return Passage(pid, text, source.title, source.document_id or source.id, source.start)
+
+    hits = [[Hit(str(pid), float(score), rank, passage=passage(str(pid), text))
+             for rank, (pid, score, text) in enumerate(zip(ids, scores, texts), 1)]
+            for ids, scores, texts in zip(table["passage_ids"], table["scores"], table["contexts"])]
     return passages_from_hits(hits, score_ratio)
 
 

@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from odqa.data.loading import read_mrc_rows
+from odqa.data.loading import mrc_rows_from_json, read_mrc_rows
 from odqa.errors import DataError
 from odqa.utils.io import read_csv_rows, read_json, read_jsonl
 
@@ -20,8 +20,10 @@ def load_question_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
     if path.is_dir():
         rows = read_mrc_rows(path, split="validation")
     elif suffix == ".json":
-        data = read_json(path)
-        rows = read_mrc_rows(path) if isinstance(data, dict) or (data and "context" in data[0]) else data
+        data = read_json(path)  # parsed once: MRC rows are standardised from it, not read again
+        is_mrc = isinstance(data, dict) or (isinstance(data, list) and data and isinstance(data[0], dict)
+                                            and "context" in data[0])
+        rows = mrc_rows_from_json(data, str(path)) if is_mrc else data
     elif suffix == ".jsonl":
         rows = list(read_jsonl(path))
     elif suffix in {".csv", ".tsv"}:
