@@ -76,3 +76,25 @@ def test_separate_encoders_and_bad_settings(tiny_encoder, squad_file, tmp_path):
     with pytest.raises(ConfigError, match="nothing to contrast"):
         train_dpr(DPRArguments(output_dir=str(tmp_path / "x"), train_dataset=str(squad_file),
                                dpr_model=str(tiny_encoder), dpr_train_batch_size=1, num_hard_negatives=0))
+
+
+def test_a_step_contrasts_each_question_with_in_batch_and_hard_negatives():
+    import torch
+
+    from odqa.dense.training import contrastive_batch, contrastive_loss
+
+    rows = [{"question": f"질문 {i}", "context": f"문단 {i}"} for i in range(3)]
+    contexts = [f"문단 {i}" for i in range(3)] + ["오답 가", "오답 나"]
+    questions, passages = contrastive_batch(rows, [[3, 4], [4], []], contexts)
+    assert questions == ["질문 0", "질문 1", "질문 2"]
+    assert passages == ["문단 0", "문단 1", "문단 2", "오답 가", "오답 나", "오답 나"]  # positives first, in order
+    torch.manual_seed(0)
+    q = torch.nn.functional.normalize(torch.randn(3, 8), dim=-1)
+    p = torch.nn.functional.normalize(torch.randn(len(passages), 8), dim=-1)
+    loss = contrastive_loss(q, p, 0.05)
+    logits = q @ p.T / 0.05
+    assert logits.shape == (3, 6)
+    expected = -torch.stack([torch.log_softmax(logits[i], 0)[i] for i in range(3)]).mean()
+    assert torch.allclose(loss, expected)
+    p_right = torch.cat([q, -q[:1].expand(3, 8)])  # each question's own passage is itself: the loss is near zero
+    assert contrastive_loss(q, p_right, 0.01) < 1e-3 < loss

@@ -101,6 +101,22 @@ def evaluate_encoder(encoder, corpus, questions, batch_size: int) -> dict[str, f
     return {k: round(float(metrics[k]), 2) for k in ("recall@1", "recall@5", "recall@20", "mrr@20")}
 
 
+def contrastive_batch(rows: list[dict[str, Any]], negatives: list[list[int]], contexts: list[str]
+                      ) -> tuple[list[str], list[str]]:
+    """The texts of one training step: B questions, and B + (their hard negatives) passages, where passage i
+    is question i's own context; every other passage of the step is a negative for it."""
+    passages = [r["context"] for r in rows] + [contexts[n] for found in negatives for n in found]
+    return [r["question"] for r in rows], passages
+
+
+def contrastive_loss(q: Any, p: Any, temperature: float) -> Any:
+    """NLL of each question's own passage (column i) among all passages of the step, on ``q . p / temperature``."""
+    import torch
+
+    logits = q @ p.T / temperature
+    return torch.nn.functional.cross_entropy(logits, torch.arange(len(q), device=logits.device))
+
+
 def _better(new: dict[str, float], best: dict[str, float] | None) -> bool:
     return best is None or (new["mrr@20"], new["recall@1"]) > (best["mrr@20"], best["recall@1"])
 
@@ -187,13 +203,11 @@ def train_dpr(args: DPRArguments) -> dict[str, Any]:
                 continue
             for model in models:
                 model.train()
-            passages = [r["context"] for r in batch_rows] + [contexts[n] for j in batch_ids for n in negatives[j]]
+            questions, passages = contrastive_batch(batch_rows, [negatives[j] for j in batch_ids], contexts)
             with accelerator.accumulate(*models):
-                q = encoder.embed(q_model, [r["question"] for r in batch_rows], cfg.query_prefix,
-                                  args.query_max_length, accelerator.device)
+                q = encoder.embed(q_model, questions, cfg.query_prefix, args.query_max_length, accelerator.device)
                 p = encoder.embed(p_model, passages, cfg.passage_prefix, args.passage_max_length, accelerator.device)
-                logits = q @ p.T / args.temperature
-                loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(batch_rows), device=logits.device))
+                loss = contrastive_loss(q, p, args.temperature)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and args.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(params, args.max_grad_norm)

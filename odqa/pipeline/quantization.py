@@ -99,6 +99,7 @@ class StaticInt8Encoder:
         self.input_names = tuple(n for n in ENCODER_INPUTS if n != "token_type_ids" or takes_token_types)
         self.num_threads = num_threads or torch.get_num_threads()
         self._compiled = None
+        self.quantized_model = None
         self.calibration_seconds: float | None = None
 
     @property
@@ -124,12 +125,17 @@ class StaticInt8Encoder:
             ov_model = ov.convert_model(encoder, example_input=example, input=shapes)
         quantized = nncf.quantize(ov_model, nncf.Dataset(samples), model_type=nncf.ModelType.TRANSFORMER,
                                   subset_size=len(samples))
-        self._compiled = ov.Core().compile_model(quantized, "CPU", {
-            "INFERENCE_PRECISION_HINT": "f32",  # int8 where quantized, fp32 elsewhere (not bf16)
-            "INFERENCE_NUM_THREADS": self.num_threads})
-        self._request = self._compiled.create_infer_request()
+        self.quantized_model = quantized
+        self.compile()
         self.calibration_seconds = time.perf_counter() - start
         logger.info("int8 encoder calibrated on %d inputs in %.1f s", len(samples), self.calibration_seconds)
+
+    def compile(self, **options: Any) -> None:
+        """(Re)compile the quantized model for this CPU; ``options`` are OpenVINO CPU properties."""
+        config = {"INFERENCE_PRECISION_HINT": "f32",  # int8 where quantized, fp32 elsewhere (not bf16)
+                  "INFERENCE_NUM_THREADS": self.num_threads, **options}
+        self._compiled = self.openvino.Core().compile_model(self.quantized_model, "CPU", config)
+        self._request = self._compiled.create_infer_request()
 
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, **_: Any):
         """The last hidden state (a float32 tensor) of a padded batch."""
