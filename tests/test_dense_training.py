@@ -98,3 +98,20 @@ def test_a_step_contrasts_each_question_with_in_batch_and_hard_negatives():
     assert torch.allclose(loss, expected)
     p_right = torch.cat([q, -q[:1].expand(3, 8)])  # each question's own passage is itself: the loss is near zero
     assert contrastive_loss(q, p_right, 0.01) < 1e-3 < loss
+
+
+def test_question_side_training_keeps_the_passage_encoder(tiny_encoder, squad_file, tmp_path):
+    """--freeze_passage_encoder: only the question encoder learns; the passage encoder (and so every index built
+    with the starting encoder) stays exactly as it was, and the two are saved as separate encoders."""
+    out = tmp_path / "qside"
+    info = train_dpr(DPRArguments(output_dir=str(out), train_dataset=str(squad_file), eval_dataset=str(squad_file),
+                                  dpr_model=str(tiny_encoder), freeze_passage_encoder=True, dpr_epochs=30,
+                                  dpr_train_batch_size=4, dpr_learning_rate=3e-3, dpr_warmup_steps=0,
+                                  dpr_eval_steps=40, freeze_word_embeddings=False, temperature=0.1))
+    assert info["hard_negatives_mined"] == 0 and np.mean(info["losses"][-10:]) < 0.5 * np.mean(info["losses"][:10])
+    assert info["improved_over_start"]
+    start, trained = DualEncoder.from_pretrained(str(tiny_encoder)), DualEncoder.from_pretrained(str(out))
+    assert not trained.config.shared
+    texts = ["세종대왕은 훈민정음을 만들었다.", "한강은 서울을 흐른다."]
+    np.testing.assert_allclose(trained.encode_passages(texts), start.encode_passages(texts), atol=1e-5)
+    assert not np.allclose(trained.encode_queries(texts), start.encode_queries(texts), atol=1e-3)

@@ -208,8 +208,10 @@ class DualEncoder:
 
 
 def _torch_forward(model: Any) -> Any:
+    """Batches are built on the CPU; the model may sit on a GPU (during training, through accelerate)."""
     model.eval()
-    return lambda batch: model(**batch).last_hidden_state
+    device = getattr(getattr(model, "module", model), "device", None)
+    return lambda batch: model(**batch.to(device)).last_hidden_state.cpu()
 
 
 def check_backend(backend: str) -> None:

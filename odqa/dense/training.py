@@ -62,6 +62,11 @@ class DPRArguments:
     passage_max_length: int = field(default=256, metadata={
         "help": "Passage tokens in training batches (evaluation and indexing use the encoder's own limit, 512)."})
     query_max_length: int = field(default=64, metadata={"help": "Question tokens in training batches."})
+    freeze_passage_encoder: bool = field(default=False, metadata={
+        "help": "Train only the question encoder against passage vectors computed once by the starting encoder "
+                "(which stays the passage encoder: separate encoders are saved). Every training passage is a "
+                "negative of every question, and a step encodes questions only: many times cheaper on CPU. "
+                "Use it alone or after a full run (--dpr_model that run's output)."})
     freeze_word_embeddings: bool = field(default=True, metadata={
         "help": "Keep the word-embedding matrix fixed (e5-small: 82%% of the weights; much faster on CPU)."})
     max_train_samples: Optional[int] = field(default=None, metadata={"help": "Use only the first N questions."})
@@ -109,12 +114,28 @@ def contrastive_batch(rows: list[dict[str, Any]], negatives: list[list[int]], co
     return [r["question"] for r in rows], passages
 
 
-def contrastive_loss(q: Any, p: Any, temperature: float) -> Any:
-    """NLL of each question's own passage (column i) among all passages of the step, on ``q . p / temperature``."""
+def contrastive_loss(q: Any, p: Any, temperature: float, positives: list[int] | None = None) -> Any:
+    """NLL of each question's own passage (column i, or ``positives[i]``) among all passages ``p``, on
+    ``q . p / temperature``."""
     import torch
 
     logits = q @ p.T / temperature
-    return torch.nn.functional.cross_entropy(logits, torch.arange(len(q), device=logits.device))
+    labels = torch.arange(len(q)) if positives is None else torch.tensor(positives)
+    return torch.nn.functional.cross_entropy(logits, labels.to(logits.device))
+
+
+def with_own_question_encoder(encoder: Any) -> Any:
+    """The DPR layout of ``encoder``: a shared encoder's question side becomes a copy of its own, so the
+    passage side (and every vector it made) stays as it is."""
+    import copy
+    from dataclasses import replace
+
+    from odqa.dense.encoder import DualEncoder
+
+    if not encoder.config.shared:
+        return encoder
+    return DualEncoder(copy.deepcopy(encoder.q_model), encoder.p_model, encoder.tokenizer,
+                       replace(encoder.config, shared=False), encoder.source)
 
 
 def _better(new: dict[str, float], best: dict[str, float] | None) -> bool:
@@ -131,7 +152,7 @@ def train_dpr(args: DPRArguments) -> dict[str, Any]:
     from odqa.dense.encoder import DualEncoder, DualEncoderConfig
     from odqa.retrieval.negatives import mine_hard_negatives
 
-    if args.dpr_train_batch_size < 2 and args.num_hard_negatives < 1:
+    if args.dpr_train_batch_size < 2 and args.num_hard_negatives < 1 and not args.freeze_passage_encoder:
         raise ConfigError("with --dpr_train_batch_size 1 and no hard negatives there is nothing to contrast; "
                           "raise one of them.")
     random.seed(args.seed)
@@ -144,15 +165,24 @@ def train_dpr(args: DPRArguments) -> dict[str, Any]:
     eval_corpus, eval_questions = evaluation_set(eval_rows) if eval_rows else (None, None)
     contexts = list(dict.fromkeys(r["context"] for r in rows))
     start = time.perf_counter()
-    negatives = mine_hard_negatives([r["question"] for r in rows], [r["context"] for r in rows],
-                                    [answer_texts(r) for r in rows], contexts, args.num_hard_negatives)
+    negatives = [[] for _ in rows] if args.freeze_passage_encoder else \
+        mine_hard_negatives([r["question"] for r in rows], [r["context"] for r in rows],
+                            [answer_texts(r) for r in rows], contexts, args.num_hard_negatives)
     mining_seconds = time.perf_counter() - start
 
     base = DualEncoderConfig(shared=not args.separate_encoders)
     # --passage_max_length/--query_max_length bound the TRAINING batches; encoding for evaluation and for
     # indexes later uses the encoder's own config (512 passage tokens by default)
     encoder = DualEncoder.from_pretrained(args.dpr_model, base)
-    models = [encoder.q_model] if encoder.config.shared else [encoder.q_model, encoder.p_model]
+    passage_vectors = None
+    if args.freeze_passage_encoder:
+        encoder = with_own_question_encoder(encoder)
+        encoder.p_model.requires_grad_(False)
+        passage_vectors = torch.from_numpy(encoder.encode_passages(contexts, args.dpr_eval_batch_size))
+        context_row = {c: i for i, c in enumerate(contexts)}
+        models = [encoder.q_model]
+    else:
+        models = [encoder.q_model] if encoder.config.shared else [encoder.q_model, encoder.p_model]
     if args.freeze_word_embeddings:
         for model in models:
             model.get_input_embeddings().weight.requires_grad_(False)
@@ -206,8 +236,13 @@ def train_dpr(args: DPRArguments) -> dict[str, Any]:
             questions, passages = contrastive_batch(batch_rows, [negatives[j] for j in batch_ids], contexts)
             with accelerator.accumulate(*models):
                 q = encoder.embed(q_model, questions, cfg.query_prefix, args.query_max_length, accelerator.device)
-                p = encoder.embed(p_model, passages, cfg.passage_prefix, args.passage_max_length, accelerator.device)
-                loss = contrastive_loss(q, p, args.temperature)
+                if passage_vectors is None:
+                    p = encoder.embed(p_model, passages, cfg.passage_prefix, args.passage_max_length,
+                                      accelerator.device)
+                    loss = contrastive_loss(q, p, args.temperature)
+                else:  # every training passage, as the frozen passage encoder made them
+                    loss = contrastive_loss(q, passage_vectors.to(q.device), args.temperature,
+                                            [context_row[r["context"]] for r in batch_rows])
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and args.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(params, args.max_grad_norm)
