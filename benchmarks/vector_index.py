@@ -63,8 +63,8 @@ def main() -> int:
     print(f"{len(vectors):,} vectors ready, RSS {rss_gb():.2f} GB", flush=True)
 
     rows, truth = [], None
-    for index_type, knob, values in (("flat", None, [None]), ("hnsw", "ef_search", args.ef_search),
-                                     ("ivfpq", "nprobe", args.nprobe)):
+    for index_type, knob, values in (("flat", None, [None]), ("ivfpq", "nprobe", args.nprobe),
+                                     ("hnsw", "ef_search", args.ef_search)):
         config = VectorIndexConfig(index_type=index_type)
         rss_before = rss_gb()
         start = time.perf_counter()
