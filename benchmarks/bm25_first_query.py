@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import KORQUAD, REPO, machine, update_section  # noqa: E402
+from report import KORQUAD, REPO, machine, publish  # noqa: E402
 
 CHILD = r"""
 import json, sys, time
@@ -75,9 +75,7 @@ def main() -> int:
                   f"{cold['first_batch'] / max(warm['first_batch'], 1e-9):.0f}x faster once the cache exists "
                   "(it is written by the first process that retrieves, beside bm25s or in `$NUMBA_CACHE_DIR`)."]
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        update_section("bm25_first_query", text)
+    publish("bm25_first_query", text, args.no_write)
     return 0
 
 

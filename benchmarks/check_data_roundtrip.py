@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import KORQUAD, update_section  # noqa: E402
+from report import KORQUAD, publish  # noqa: E402
 
 DESCRIPTION = {
     "e5-small": "multilingual-e5-small (XLM-R SentencePiece Unigram, 250k pieces: particles often glued to words)",
@@ -109,9 +109,7 @@ def main() -> None:
                 lines.append(f"- `{name}`, {cause}: gold {ex['gold']!r} → {ex.get('token_span_text', ex['predicted'])!r}")
                 break
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        update_section("check_data", text)
+    publish("check_data", text, args.no_write)
 
 
 if __name__ == "__main__":

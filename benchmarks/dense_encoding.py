@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 logging.getLogger("nncf").setLevel(logging.WARNING)
 
 from hybrid_choice import DEPTH, scores  # noqa: E402
-from report import KORQUAD, machine, update_section  # noqa: E402
+from report import KORQUAD, machine, publish  # noqa: E402
 from retrieval_quality import subset  # noqa: E402
 
 from odqa.dense.encoder import PASSAGE_BACKENDS  # noqa: E402
@@ -77,9 +77,7 @@ def main() -> int:
     lines += ["", f"Fastest within {args.tolerance} recall points of fp32 on every cut: **{chosen}** "
               f"({base_seconds / results[chosen][0]:.2f}x).", ""]
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        update_section("dense_encoding", text)
+    publish("dense_encoding", text, args.no_write)
     return 0
 
 

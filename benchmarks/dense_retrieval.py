@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 from hybrid_choice import DEPTH, row, scores  # noqa: E402
-from report import KORQUAD, machine, update_section  # noqa: E402
+from report import KORQUAD, machine, publish  # noqa: E402
 from retrieval_quality import subset  # noqa: E402
 
 from odqa.retrieval.bm25 import BM25Retriever  # noqa: E402
@@ -114,9 +114,7 @@ def main() -> int:
         f"{n} passages encoded and indexed in {s:.1f} s ({n / s:.1f} passages/s), {q} questions in {qs:.1f} s "
         f"({q / qs:.0f} questions/s)" for n, s, q, qs in speed) + ".")
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        update_section("dense_retrieval" + ("" if zero_shot else "_trained"), text)
+    publish("dense_retrieval" + ("" if zero_shot else "_trained"), text, args.no_write)
     return 0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
-from report import KORQUAD, machine, update_section  # noqa: E402
+from report import KORQUAD, machine, publish  # noqa: E402
 from retrieval_quality import subset  # noqa: E402
 
 from odqa.retrieval.bm25 import BM25Retriever  # noqa: E402
@@ -104,9 +104,7 @@ def main() -> int:
               row("old default: bm25 + tfidf kiwi+bigram, rrf, 0.5", odd_old),
               row(f"chosen: bm25 + {best_name}, {best_fusion}, bm25 share {best_weight}", odd_best)]
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        update_section("hybrid_choice", text)
+    publish("hybrid_choice", text, args.no_write)
     return 0
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reader_learning import DEFAULT_READER_DIR  # noqa: E402
-from report import KORQUAD, MINILM_NOTE, machine, update_section  # noqa: E402,F401  (re-exported)
+from report import KORQUAD, MINILM_NOTE, machine  # noqa: E402,F401  (re-exported)
 
 
 def find_reader(path: str | None) -> Path:

@@ -27,7 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from inference_common import (MINILM_NOTE, KORQUAD, even_article_windows_source, find_reader, half_corpus,  # noqa: E402
-                              machine, odd_article_questions, reader_description, update_section)
+                              machine, odd_article_questions, reader_description)
+from report import publish  # noqa: E402
 
 
 def main() -> int:
@@ -160,11 +161,9 @@ def main() -> int:
         lines += ["", f"One question at a time through `ODQAPipeline` (bm25 top-5, quantize {args.quantize}, "
                   f"{latency[0]} questions): latency p50 **{latency[1]:.3f} s**, p95 {latency[2]:.3f} s."]
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        update_section("inference_korquad" + ("" if held_out else "_even")
+    publish("inference_korquad" + ("" if held_out else "_even")
                        + ("" if args.quantize == "none" else f"_{args.quantize}")
-                       + ("" if args.retriever == "bm25" else f"_{args.retriever}"), text)
+                       + ("" if args.retriever == "bm25" else f"_{args.retriever}"), text, args.no_write)
     return 0
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from inference_common import (MINILM_NOTE, KORQUAD, even_article_windows_source, find_reader, half_corpus,  # noqa: E402
-                              machine, odd_article_questions, reader_description, update_section)
+                              machine, odd_article_questions, reader_description)
+from report import publish  # noqa: E402
 
 MODES = ("none", "int8", "int8-dynamic")
 LABEL = {"none": "fp32", "int8": "int8 (static, OpenVINO)", "int8-dynamic": "int8-dynamic (PyTorch)"}
@@ -130,9 +131,7 @@ def main() -> int:
         f"{rows[m]['gold']['exact_match']:.2f} / {rows[m]['gold']['f1']:.2f}" for m in MODES) + " |")
     lines.append("| gold passage: seconds | " + " | ".join(f"{rows[m]['gold_seconds']:.0f}" for m in MODES) + " |")
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        update_section("inference_speed", text)
+    publish("inference_speed", text, args.no_write)
     return 0
 
 

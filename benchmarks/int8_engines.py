@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reader_learning import DEFAULT_READER_DIR, shown_path  # noqa: E402
 
 from odqa.data.split import split_by_article  # noqa: E402
-from report import KORQUAD, machine, update_section  # noqa: E402
+from report import KORQUAD, machine, publish  # noqa: E402
 
 
 def seconds_per_call(fn, repeats: int) -> float:
@@ -106,9 +106,7 @@ def main() -> int:
     ]
     lines += [f"| {label} | {sec:.2f} | {timings[0][1] / sec:.2f}x |" for label, sec in timings]
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        update_section("int8_engines", text)
+    publish("int8_engines", text, args.no_write)
     return 0
 
 

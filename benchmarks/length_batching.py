@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from inference_common import latency_setup, load_reader  # noqa: E402
 from reader_learning import DEFAULT_READER_DIR, shown_path  # noqa: E402
-from report import KORQUAD, machine, update_section  # noqa: E402
+from report import KORQUAD, machine, publish  # noqa: E402
 
 FIXED = 10 ** 9  # an overhead no padding can outweigh: the fewest batches, i.e. fixed-size ones
 
@@ -75,9 +75,7 @@ def main() -> int:
         lines.append(f"| {precision} | {f50:.3f} / {f95:.3f} | **{l50:.3f}** / {l95:.3f} | {f50 / l50:.2f}x | "
                      f"{r['same_answers']}/{len(questions)} |")
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        update_section("length_batching", text)
+    publish("length_batching", text, args.no_write)
     return 0
 
 

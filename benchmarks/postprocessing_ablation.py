@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import KORQUAD, machine, update_section  # noqa: E402
+from report import KORQUAD, machine, publish  # noqa: E402
 from reader_learning import DEFAULT_READER_DIR, shown_path  # noqa: E402
 
 from odqa.data.split import split_by_article  # noqa: E402
@@ -112,9 +112,7 @@ def main() -> int:
               + (", e.g. " + "; ".join(f"`{old}` → `{new}` (gold `{references[qid][0]}`)"
                                        for qid, old, new in changed[:4]) if changed else "") + "."]
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        update_section("postprocessing_ablation", text)
+    publish("postprocessing_ablation", text, args.no_write)
     return 0
 
 

@@ -55,3 +55,10 @@ def update_section(name: str, text: str, path: Path = BENCHMARKS_MD) -> None:
         new = old.rstrip() + "\n\n" + block + "\n"
     write_text(path, new)
     print(f"updated section {name!r} of {path}")
+
+
+def publish(name: str, text: str, no_write: bool = False) -> None:
+    """Print a benchmark's section and, unless ``no_write`` (``--no_write``), put it in BENCHMARKS.md."""
+    print(text)
+    if not no_write:
+        update_section(name, text)

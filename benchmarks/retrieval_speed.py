@@ -33,7 +33,7 @@ from odqa.retrieval.bm25 import BM25Retriever  # noqa: E402
 from odqa.retrieval.corpus import Corpus, iter_mrc_examples  # noqa: E402
 from odqa.retrieval.tokenizers import make_tokenizer  # noqa: E402
 from odqa.utils.io import read_json  # noqa: E402
-from report import update_section  # noqa: E402
+from report import publish  # noqa: E402
 
 DATASET = Path(__file__).resolve().parents[2] / "shared" / "data" / "korquad" / "KorQuAD_v1.0_dev_half.json"
 PARAMS = {"variant": "okapi", "k1": 1.5, "b": 0.75, "epsilon": 0.25, "title_weight": 0}
@@ -150,9 +150,7 @@ def main() -> int:
                    f"{max(qps)} threads**; identical top-10 (up to exact ties): {identical}/{len(sample_ids)} queries")
     out.append(f"- peak RSS of the whole run: {peak_rss_gb():.2f} GB")
     text = "\n".join(out)
-    print(text)
-    if not args.no_write:
-        update_section(f"retrieval_speed_{args.passages}", text)
+    publish(f"retrieval_speed_{args.passages}", text, args.no_write)
     return 0
 
 

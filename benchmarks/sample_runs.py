@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import MINILM_NOTE, REPO, machine, update_section  # noqa: E402
+from report import MINILM_NOTE, REPO, machine, publish  # noqa: E402
 
 import os  # noqa: E402
 
@@ -100,9 +100,7 @@ def main() -> int:
                       f"(model load, training, evaluations, saving); its eval on 60 sample validation questions it "
                       f"never trained on: EM {metrics['eval_exact_match']:.2f} / F1 {metrics['eval_f1']:.2f}."]
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        update_section("sample_runs", text)
+    publish("sample_runs", text, args.no_write)
     return 0
 
 

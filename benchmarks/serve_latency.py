@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from inference_common import latency_setup, load_reader  # noqa: E402
 from reader_learning import DEFAULT_READER_DIR, shown_path  # noqa: E402
 
-from report import KORQUAD, machine, update_section  # noqa: E402
+from report import KORQUAD, machine, publish  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -113,9 +113,7 @@ def main() -> int:
                   f"micro-batching reaches {base['served_concurrent_qps'] / base['direct_batch_qps']:.2f}x the "
                   "throughput of one batched direct call."]
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        update_section("serve", text)
+    publish("serve", text, args.no_write)
     return 0
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import machine, update_section  # noqa: E402
+from report import machine, publish  # noqa: E402
 
 from odqa.dense.vector_index import VectorIndexConfig, build_vector_index, set_search_parameters  # noqa: E402
 
@@ -105,9 +105,7 @@ def main() -> int:
         *rows, "",
     ]
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        update_section("vector_index", text)
+    publish("vector_index", text, args.no_write)
     return 0
 
 
