@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from odqa.dense.encoder import DualEncoder, DualEncoderConfig, pool
-from odqa.dense.vector_index import VectorIndexConfig, build_vector_index
+from odqa.dense.vector_index import VectorIndexConfig, build_vector_index, search_vectors
 from odqa.errors import ConfigError, IndexLoadError
 from odqa.retrieval import get_retriever, load_retriever
 from odqa.retrieval.corpus import Corpus, Passage
@@ -75,8 +75,19 @@ def test_flat_index_equals_brute_force_and_approximate_types_agree():
     np.testing.assert_allclose(scores, np.take_along_axis(queries @ vectors.T, truth, axis=1), rtol=1e-5)
     hnsw = build_vector_index(vectors, VectorIndexConfig("hnsw", ef_search=256))
     assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(hnsw.search(queries, 10)[1], truth)]) >= 0.9
-    ivfpq = build_vector_index(vectors, VectorIndexConfig("ivfpq", nlist=16, nprobe=16, pq_m=16))
+    config = VectorIndexConfig("ivfpq", nlist=16, nprobe=16, pq_m=16, rerank=0)
+    ivfpq = build_vector_index(vectors, config)
     assert ivfpq.ntotal == 2000
+
+    def recall(rows):
+        return np.mean([len(set(a) & set(b)) / 10 for a, b in zip(rows, truth)])
+
+    quantized = recall(search_vectors(ivfpq, vectors, queries, 10, config)[1])
+    config.rerank = 10  # 100 candidates re-scored exactly: the true top 10 come back, in order, with exact scores
+    scores, rows = search_vectors(ivfpq, vectors, queries, 10, config)
+    assert recall(rows) > quantized and recall(rows) >= 0.9
+    np.testing.assert_allclose(scores, np.take_along_axis(queries @ vectors.T, rows, axis=1), rtol=1e-5)
+    assert (np.diff(scores, axis=1) <= 0).all()
     with pytest.raises(ConfigError, match="needs at least"):
         build_vector_index(vectors[:100], VectorIndexConfig("ivfpq", nlist=16, pq_m=16))
     with pytest.raises(ConfigError, match="must divide"):
@@ -94,6 +105,7 @@ def test_dense_retriever_round_trip_and_self_retrieval(encoder_dir, corpus, tmp_
     meta = json.loads((tmp_path / "dense" / "meta.json").read_text())
     assert meta["retriever"] == "dense" and meta["vector_index"]["index_type"] == "hnsw" and meta["dimension"] == 32
     loaded = load_retriever(tmp_path / "dense")
+    assert isinstance(loaded.vectors, np.memmap)  # an approximate index leaves its raw vectors on disk
     assert [[(x.passage_id, round(x.score, 4)) for x in h] for h in loaded.retrieve(KOREAN_SENTENCES[:3], 3)] == \
         [[(x.passage_id, round(x.score, 4)) for x in h] for h in hits]
     assert retriever.retrieve([], 3) == [] and len(retriever.retrieve(["서울"], 100)[0]) == len(corpus)

@@ -67,6 +67,8 @@ class LocalRetrieverArguments:
         "help": "dense ivfpq: clusters searched per query (higher: better recall, slower)."})
     pq_m: int = field(default=VectorIndexConfig.pq_m, metadata={
         "help": "dense ivfpq: bytes per vector; must divide the dimension (384: 48 or 96)."})
+    rerank: int = field(default=VectorIndexConfig.rerank, metadata={
+        "help": "dense ivfpq: re-score rerank x k candidates exactly with the stored vectors (0: PQ scores only)."})
     dense_batch_size: int = field(default=32, metadata={"help": "dense: passages encoded per batch."})
 
 
@@ -156,7 +158,7 @@ def build_retriever(args: RetrieverArguments, name: str | None = None, tokenizer
     if canonical == "dense":
         return cls(model=args.dense_model, index_type=args.index_type, batch_size=args.dense_batch_size,
                    backend=args.dense_backend, show_progress=True, hnsw_m=args.hnsw_m, ef_search=args.ef_search,
-                   nlist=args.nlist, nprobe=args.nprobe, pq_m=args.pq_m)
+                   nlist=args.nlist, nprobe=args.nprobe, pq_m=args.pq_m, rerank=args.rerank)
     params = {"tokenizer": tokenizer or args.retrieval_tokenizer, "variant": args.variant, "k1": args.k1, "b": args.b,
               "delta": args.delta, "title_weight": args.title_weight, "stopwords": read_stopwords(args.stopwords),
               "show_progress": True}

@@ -14,7 +14,7 @@ import numpy as np
 
 from odqa.dense.encoder import check_backend
 from odqa.dense.vector_index import (VectorIndexConfig, build_vector_index, load_vector_index,
-                                     save_vector_index)
+                                     save_vector_index, search_vectors)
 from odqa.errors import IndexLoadError
 from odqa.retrieval.base import Hit, IndexedRetriever, hits_from_arrays
 from odqa.retrieval.corpus import Corpus
@@ -82,7 +82,7 @@ class DenseRetriever(IndexedRetriever):
             return []
         vectors = self._get_encoder().encode_queries(queries, show_progress=self.show_progress)
         k = min(top_k, len(self.corpus))
-        scores, rows = self._index.search(np.ascontiguousarray(vectors), k)
+        scores, rows = search_vectors(self._index, self.vectors, vectors, k, self.config)
         # faiss pads with row -1 when an approximate index finds fewer than k
         return [hits_from_arrays(self.corpus, r[r >= 0], sc[r >= 0]) for r, sc in zip(rows, scores)]
 
