@@ -85,19 +85,34 @@ def test_a_step_contrasts_each_question_with_in_batch_and_hard_negatives():
 
     rows = [{"question": f"질문 {i}", "context": f"문단 {i}"} for i in range(3)]
     contexts = [f"문단 {i}" for i in range(3)] + ["오답 가", "오답 나"]
-    questions, passages = contrastive_batch(rows, [[3, 4], [4], []], contexts)
+    questions, passages, positives = contrastive_batch(rows, [[3, 4], [4], []], contexts)
     assert questions == ["질문 0", "질문 1", "질문 2"]
-    assert passages == ["문단 0", "문단 1", "문단 2", "오답 가", "오답 나", "오답 나"]  # positives first, in order
+    assert passages == ["문단 0", "문단 1", "문단 2", "오답 가", "오답 나"]  # positives first, each text once
+    assert positives == [0, 1, 2]
     torch.manual_seed(0)
     q = torch.nn.functional.normalize(torch.randn(3, 8), dim=-1)
     p = torch.nn.functional.normalize(torch.randn(len(passages), 8), dim=-1)
-    loss = contrastive_loss(q, p, 0.05)
+    loss = contrastive_loss(q, p, 0.05, positives)
     logits = q @ p.T / 0.05
-    assert logits.shape == (3, 6)
+    assert logits.shape == (3, 5)
     expected = -torch.stack([torch.log_softmax(logits[i], 0)[i] for i in range(3)]).mean()
     assert torch.allclose(loss, expected)
-    p_right = torch.cat([q, -q[:1].expand(3, 8)])  # each question's own passage is itself: the loss is near zero
-    assert contrastive_loss(q, p_right, 0.01) < 1e-3 < loss
+    p_right = torch.cat([q, -q[:1].expand(2, 8)])  # each question's own passage is itself: the loss is near zero
+    assert contrastive_loss(q, p_right, 0.01, positives) < 1e-3 < loss
+
+
+def test_a_passage_shared_by_two_questions_is_never_a_negative_of_either():
+    from odqa.dense.training import contrastive_batch
+
+    # questions 0 and 2 share a passage; question 1's hard negative is question 0's passage
+    rows = [{"question": "질문 0", "context": "문단 가"}, {"question": "질문 1", "context": "문단 나"},
+            {"question": "질문 2", "context": "문단 가"}]
+    contexts = ["문단 가", "문단 나", "오답"]
+    _, passages, positives = contrastive_batch(rows, [[2], [0], [2]], contexts)
+    assert passages == ["문단 가", "문단 나", "오답"]
+    assert positives == [0, 1, 0]
+    for i, row in enumerate(rows):  # the question's own text sits only in its label column
+        assert [j for j, text in enumerate(passages) if text == row["context"]] == [positives[i]]
 
 
 def test_question_side_training_keeps_the_passage_encoder(tiny_encoder, squad_file, tmp_path):
