@@ -47,6 +47,8 @@ def main() -> int:
                         help="bm25 (default settings), dense (--dense_model) or hybrid (bm25 + dense, zscore)")
     parser.add_argument("--dense_model", default="e5-small", help="dense/hybrid: encoder or trained dual encoder")
     parser.add_argument("--fusion_weight", type=float, default=0.8, help="hybrid: bm25's share (zscore fusion)")
+    parser.add_argument("--passage_window", type=int, default=0,
+                        help="dense/hybrid: score passages by their best window of this many tokens (0: whole)")
     parser.add_argument("--latency_questions", type=int, default=0,
                         help="also time this many single questions at k=5 through ODQAPipeline (p50/p95)")
     parser.add_argument("--no_write", action="store_true", help="print only, do not update BENCHMARKS.md")
@@ -72,7 +74,7 @@ def main() -> int:
     corpus = half_corpus()
     start = time.perf_counter()
     bm25 = get_retriever("bm25")
-    dense = get_retriever("dense", model=args.dense_model, show_progress=True)
+    dense = get_retriever("dense", model=args.dense_model, show_progress=True, passage_window=args.passage_window)
     retriever = {"bm25": bm25, "dense": dense,
                  "hybrid": get_retriever("hybrid", first=bm25, second=dense, fusion="zscore",
                                          weight=args.fusion_weight)}[args.retriever].index(corpus)
@@ -96,8 +98,9 @@ def main() -> int:
                  gold_timings["windows"] / len(gold_rows)))
     print(rows[-1], flush=True)
     texts = [q["question"] for q in questions]
-    retriever_name = {"bm25": "bm25", "dense": f"dense `{args.dense_model}`",
-                      "hybrid": f"bm25 + dense `{args.dense_model}` (zscore, bm25 share {args.fusion_weight:g})"
+    windows = f", best {args.passage_window}-token window" if args.passage_window else ""
+    retriever_name = {"bm25": "bm25", "dense": f"dense `{args.dense_model}`{windows}",
+                      "hybrid": f"bm25 + dense `{args.dense_model}`{windows} (zscore, bm25 share {args.fusion_weight:g})"
                       }[args.retriever]
     for k in args.ks:
         # the stages of ODQAPipeline.run, with post-processing repeated per retriever weight (it is ~1% of the time)
@@ -141,7 +144,8 @@ def main() -> int:
         f"--quantize {args.quantize} --retriever_weights {' '.join(f'{w:g}' for w in args.retriever_weights)}"
         + (f" --latency_questions {args.latency_questions}" if args.latency_questions else "")
         + ("" if args.retriever == "bm25" else f" --retriever {args.retriever} --dense_model {args.dense_model}"
-           + (f" --fusion_weight {args.fusion_weight:g}" if args.retriever == "hybrid" else "")) + "`  ",
+           + (f" --fusion_weight {args.fusion_weight:g}" if args.retriever == "hybrid" else "")
+           + (f" --passage_window {args.passage_window}" if args.passage_window else "")) + "`  ",
         f"Machine: {machine()}.  ",
         f"Reader: {reader_description(reader_dir)}; max_seq_len 384, stride 128, per-passage reading, "
         f"quantize {args.quantize}.  ",
@@ -163,7 +167,8 @@ def main() -> int:
     text = "\n".join(lines)
     publish("inference_korquad" + ("" if held_out else "_even")
                        + ("" if args.quantize == "none" else f"_{args.quantize}")
-                       + ("" if args.retriever == "bm25" else f"_{args.retriever}"), text, args.no_write)
+                       + ("" if args.retriever == "bm25" else f"_{args.retriever}")
+                       + ("_windows" if args.passage_window and args.retriever != "bm25" else ""), text, args.no_write)
     return 0
 
 

@@ -103,7 +103,8 @@ def evaluate_encoder(encoder, corpus, questions, batch_size: int) -> dict[str, f
 
     # torch, whatever the corpus size: the weights change between evaluations, and int8 would recalibrate (about
     # a minute) at each one and blur the comparison with its rounding
-    # whole passages (not windows): half the encoding time per evaluation, and figures comparable across runs
+    # whole passages, not windows: 40% less encoding per evaluation (57 s vs 98 s for the 273 held-out KorQuAD
+    # passages), and figures comparable with runs made before windows
     retriever = DenseRetriever(batch_size=batch_size, encoder=encoder, backend="torch",
                                passage_window=0).index(corpus)
     metrics = evaluate_retriever(retriever, questions, list(EVAL_CUTS))

@@ -73,7 +73,7 @@ class LocalRetrieverArguments:
     passage_window: int = field(default=DEFAULT_PASSAGE_WINDOW, metadata={
         "help": "dense: encode each passage as windows of this many tokens and score it by its best window "
                 "(MaxP; 0: one vector per whole passage). 128 (the default) lifted R@1 on held-out KorQuAD "
-                "articles by 4.6-4.9 points, for about 1.7x the encoding time (BENCHMARKS.md, dense retrieval)."})
+                "articles by 5.0-5.4 points, for about 1.7x the encoding time (BENCHMARKS.md, dense retrieval)."})
     window_stride: Optional[int] = field(default=None, metadata={
         "help": "dense: tokens between window starts (default: half of --passage_window)."})
 
