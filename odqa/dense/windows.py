@@ -30,9 +30,10 @@ def passage_windows(tokenizer: Any, texts: Sequence[str], window: int, stride: i
     text's end), as substrings of the original text; and the owning text's row for each window."""
     chunks: list[str] = []
     owner: list[int] = []
-    for row, text in enumerate(texts):
-        offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
-                            verbose=False)["offset_mapping"]
+    # one batched call: a fast tokenizer splits the whole corpus at once instead of text by text
+    all_offsets = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True,
+                            verbose=False)["offset_mapping"] if len(texts) else []
+    for row, (text, offsets) in enumerate(zip(texts, all_offsets)):
         offsets = [o for o in offsets if o[1] > o[0]]
         if len(offsets) <= window:
             chunks.append(text)
