@@ -32,8 +32,9 @@ CUTS = [1, 5, 20]
 REF = {"k1": 0.9, "b": 0.4, "title_weight": 0}
 
 
-def subset(data, parity=None):
-    d = {"data": [a for i, a in enumerate(data["data"]) if parity is None or i % 2 == parity]}
+def subset(data, parity=None, modulus=2):
+    """Passages and questions of the articles numbered ``parity`` modulo ``modulus`` (all: ``None``)."""
+    d = {"data": [a for i, a in enumerate(data["data"]) if parity is None or i % modulus == parity]}
     examples = [e for e in iter_mrc_examples(d) if e["question"]]
     corpus = Corpus.from_mrc_dataset(d)
     return corpus, questions_with_gold(examples, corpus)

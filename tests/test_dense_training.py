@@ -41,8 +41,8 @@ def test_training_lowers_the_loss_and_saves_a_loadable_encoder(tiny_encoder, squ
     info = train_dpr(DPRArguments(output_dir=str(out), train_dataset=str(squad_file), eval_dataset=str(squad_file),
                                   dpr_model=str(tiny_encoder), dpr_epochs=25, dpr_train_batch_size=3,
                                   dpr_learning_rate=3e-3, dpr_warmup_steps=0, num_hard_negatives=1,
-                                  dpr_eval_steps=30, passage_max_length=48, freeze_word_embeddings=False,
-                                  temperature=0.1))
+                                  dpr_eval_steps=30, passage_max_length=48, passage_window=24,
+                                  freeze_word_embeddings=False, temperature=0.1))
     losses = info["losses"]
     assert info["steps"] == len(losses) >= 60 and info["hard_negatives_mined"] > 0
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
@@ -61,7 +61,7 @@ def test_training_that_hurts_keeps_the_starting_encoder(tiny_encoder, squad_file
     info = train_dpr(DPRArguments(output_dir=str(out), train_dataset=str(squad_file), eval_dataset=str(squad_file),
                                   dpr_model=str(tiny_encoder), dpr_epochs=3, dpr_train_batch_size=3,
                                   dpr_learning_rate=5.0, dpr_warmup_steps=0, passage_max_length=48,
-                                  max_grad_norm=0, freeze_word_embeddings=False))
+                                  passage_window=0, max_grad_norm=0, freeze_word_embeddings=False))
     start = DualEncoder.from_pretrained(str(tiny_encoder)).encode_queries(["세종", "한강"])
     saved = DualEncoder.from_pretrained(str(out)).encode_queries(["세종", "한강"])
     assert not info["improved_over_start"] and info["best_eval"]["step"] == 0
@@ -71,24 +71,34 @@ def test_training_that_hurts_keeps_the_starting_encoder(tiny_encoder, squad_file
 def test_separate_encoders_and_bad_settings(tiny_encoder, squad_file, tmp_path):
     info = train_dpr(DPRArguments(output_dir=str(tmp_path / "sep"), train_dataset=str(squad_file),
                                   dpr_model=str(tiny_encoder), separate_encoders=True, dpr_epochs=1,
-                                  dpr_train_batch_size=4, passage_max_length=48))
+                                  dpr_train_batch_size=4, passage_max_length=48, passage_window=0))
     assert info["steps"] == 3 and not DualEncoder.from_pretrained(str(tmp_path / "sep")).config.shared
     with pytest.raises(ConfigError, match="nothing to contrast"):
         train_dpr(DPRArguments(output_dir=str(tmp_path / "x"), train_dataset=str(squad_file),
                                dpr_model=str(tiny_encoder), dpr_train_batch_size=1, num_hard_negatives=0))
 
 
+def _units(rows, texts, negatives, owner=None, positives=None):
+    from odqa.dense.training_texts import TrainingTexts
+
+    row_of = {t: i for i, t in enumerate(texts)}
+    return TrainingTexts(texts, np.arange(len(texts)) if owner is None else np.asarray(owner),
+                         positives or [[row_of[r["context"]]] for r in rows], negatives)
+
+
 def test_a_step_contrasts_each_question_with_in_batch_and_hard_negatives():
     import torch
 
-    from odqa.dense.training import contrastive_batch, contrastive_loss
+    from odqa.dense.training import contrastive_loss
+    from odqa.dense.training_texts import contrastive_batch
 
     rows = [{"question": f"질문 {i}", "context": f"문단 {i}"} for i in range(3)]
     contexts = [f"문단 {i}" for i in range(3)] + ["오답 가", "오답 나"]
-    questions, passages, positives = contrastive_batch(rows, [[3, 4], [4], []], contexts)
+    questions, passages, positives, ignored = contrastive_batch(
+        [0, 1, 2], [r["question"] for r in rows], _units(rows, contexts, [[3, 4], [4], []]))
     assert questions == ["질문 0", "질문 1", "질문 2"]
     assert passages == ["문단 0", "문단 1", "문단 2", "오답 가", "오답 나"]  # positives first, each text once
-    assert positives == [0, 1, 2]
+    assert positives == [0, 1, 2] and ignored == [[], [], []]
     torch.manual_seed(0)
     q = torch.nn.functional.normalize(torch.randn(3, 8), dim=-1)
     p = torch.nn.functional.normalize(torch.randn(len(passages), 8), dim=-1)
@@ -102,17 +112,85 @@ def test_a_step_contrasts_each_question_with_in_batch_and_hard_negatives():
 
 
 def test_a_passage_shared_by_two_questions_is_never_a_negative_of_either():
-    from odqa.dense.training import contrastive_batch
+    from odqa.dense.training_texts import contrastive_batch
 
     # questions 0 and 2 share a passage; question 1's hard negative is question 0's passage
     rows = [{"question": "질문 0", "context": "문단 가"}, {"question": "질문 1", "context": "문단 나"},
             {"question": "질문 2", "context": "문단 가"}]
     contexts = ["문단 가", "문단 나", "오답"]
-    _, passages, positives = contrastive_batch(rows, [[2], [0], [2]], contexts)
+    _, passages, positives, _ = contrastive_batch([0, 1, 2], [r["question"] for r in rows],
+                                                  _units(rows, contexts, [[2], [0], [2]]))
     assert passages == ["문단 가", "문단 나", "오답"]
     assert positives == [0, 1, 0]
     for i, row in enumerate(rows):  # the question's own text sits only in its label column
         assert [j for j, text in enumerate(passages) if text == row["context"]] == [positives[i]]
+
+
+def test_windows_of_the_own_context_are_left_out_of_the_loss():
+    """Two questions of one context whose answers sit in different windows: each one's positive is its
+    answer's window, and the other window (of the same, right passage) takes no part in its loss."""
+    import torch
+
+    from odqa.dense.training import contrastive_loss
+    from odqa.dense.training_texts import contrastive_batch
+
+    texts = ["창 0 세종", "창 1 한글", "다른 문단"]  # windows 0 and 1 of context 0, one window of context 1
+    units = _units([], texts, [[2], [2]], owner=[0, 0, 1], positives=[[0], [1]])
+    _, passages, positives, ignored = contrastive_batch([0, 1], ["세종은?", "한글은?"], units)
+    assert passages == texts and positives == [0, 1] and ignored == [[1], [0]]
+    assert units.siblings(0) == [1] and units.siblings(2) == []
+    q = torch.nn.functional.normalize(torch.randn(2, 8), dim=-1)
+    p = torch.nn.functional.normalize(torch.randn(3, 8), dim=-1)
+    logits = q @ p.T / 0.05
+    expected = -torch.stack([logits[0, 0] - torch.logsumexp(logits[0, [0, 2]], 0),
+                             logits[1, 1] - torch.logsumexp(logits[1, [1, 2]], 0)]).mean()
+    assert torch.allclose(contrastive_loss(q, p, 0.05, positives, ignored), expected)
+
+
+def test_window_positives_hold_the_answer_and_negatives_come_from_other_contexts(char_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    from odqa.dense.training_texts import context_windows
+
+    tokenizer = AutoTokenizer.from_pretrained(str(char_tokenizer_dir))
+    contexts = ["세종대왕은 조선의 네 번째 임금이다. 그는 훈민정음을 만들어 백성에게 알렸다.",
+                "한강은 서울을 가로질러 흐르며 서해로 들어간다. 임금이 배를 띄우기도 했다.",
+                "부산은 항구 도시이다. 조선 시대에는 왜관이 있었다."]
+    rows = [{"question": "훈민정음을 만든 임금은?", "context": contexts[0], "answers": {"text": ["세종대왕"]}},
+            {"question": "조선의 임금이 만든 글자는?", "context": contexts[0], "answers": {"text": ["훈민정음"]}},
+            {"question": "서울을 흐르는 강은?", "context": contexts[1], "answers": {"text": ["한강"]}}]
+    units = context_windows(rows, contexts, tokenizer, window=12, stride=6, num_hard_negatives=2)
+    assert len(units.texts) > len(contexts) and sorted(set(units.owner.tolist())) == [0, 1, 2]
+    for r, found, negatives in zip(rows, units.positives, units.negatives):
+        answer = r["answers"]["text"][0]
+        assert found and all(answer in units.texts[t] and contexts[units.owner[t]] == r["context"] for t in found)
+        assert negatives and all(contexts[units.owner[t]] != r["context"] and answer not in units.texts[t]
+                                 for t in negatives)
+    assert units.positives[0] != units.positives[1]  # same context, answers in different windows
+
+
+def test_training_on_windows_evaluates_on_windows(tiny_encoder, squad_file, tmp_path, monkeypatch):
+    import odqa.dense.training as training
+
+    windows_seen = []
+    evaluate = training.evaluate_encoder
+
+    def spy(*args):
+        windows_seen.append(args[4:])
+        return evaluate(*args)
+
+    monkeypatch.setattr(training, "evaluate_encoder", spy)
+    info = train_dpr(DPRArguments(output_dir=str(tmp_path / "win"), train_dataset=str(squad_file),
+                                  eval_dataset=str(squad_file), dpr_model=str(tiny_encoder), dpr_epochs=2,
+                                  dpr_train_batch_size=4, passage_window=16, passage_max_length=32))
+    assert info["train_texts"] > info["train_passages"] and info["hard_negatives_mined"] > 0
+    assert info["steps"] > 0 and len(info["eval_history"]) == 2 and windows_seen == [(16, None)] * 2
+    with pytest.raises(ConfigError, match="stride"):
+        train_dpr(DPRArguments(output_dir=str(tmp_path / "x"), train_dataset=str(squad_file),
+                               dpr_model=str(tiny_encoder), passage_window=16, window_stride=32))
+    with pytest.raises(ConfigError, match="--passage_max_length 32"):
+        train_dpr(DPRArguments(output_dir=str(tmp_path / "x"), train_dataset=str(squad_file),
+                               dpr_model=str(tiny_encoder), passage_window=64, passage_max_length=32))
 
 
 def test_question_side_training_keeps_the_passage_encoder(tiny_encoder, squad_file, tmp_path):

@@ -3,7 +3,8 @@
 Loss: for a batch of B questions, each question's positive passage (its own context) must outscore the
 other B - 1 positives (in-batch negatives) and every question's ``--num_hard_negatives`` hard negatives
 (top bm25 passages of the training corpus that contain none of its answers): cross-entropy over
-``q · p / temperature``. The loop runs on accelerate, so the same command runs on CPU, on several GPUs
+``q · p / temperature``. With ``--passage_window N`` the passages are token windows, as an index with
+``--passage_window N`` scores them (``odqa.dense.training_texts``). The loop runs on accelerate, so the same command runs on CPU, on several GPUs
 or a TPU through ``accelerate launch train_dpr.py ...`` (bf16/fp16 with ``--mixed_precision``).
 Recall@k on the evaluation set is measured before training, every ``--dpr_eval_steps`` steps and at
 the end; the best encoder (by MRR@20, then R@1; the starting one included, so training that makes
@@ -22,7 +23,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from odqa.data.loading import answer_texts
 from odqa.errors import ConfigError
 from odqa.utils.args import parse_cli
 from odqa.utils.io import atomic_directory, write_json
@@ -61,6 +61,13 @@ class DPRArguments:
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping (0: off)."})
     passage_max_length: int = field(default=256, metadata={
         "help": "Passage tokens in training batches (evaluation and indexing use the encoder's own limit, 512)."})
+    passage_window: int = field(default=128, metadata={
+        "help": "Train on windows of this many tokens, as an index built with --passage_window scores passages "
+                "(by their best window; 128 is the index default): a question's positive is a window of its "
+                "context holding the answer, its hard negatives bm25's best windows of other contexts; "
+                "evaluation uses the same windows. 0: whole passages, cut at --passage_max_length."})
+    window_stride: Optional[int] = field(default=None, metadata={
+        "help": "Tokens between window starts (default: half the window)."})
     query_max_length: int = field(default=64, metadata={"help": "Question tokens in training batches."})
     freeze_passage_encoder: bool = field(default=False, metadata={
         "help": "Train only the question encoder against passage vectors computed once by the starting encoder "
@@ -96,46 +103,34 @@ def evaluation_set(rows: list[dict[str, Any]]) -> tuple[Any, list[Any]]:
     return corpus, questions_with_gold(rows, corpus)
 
 
-def evaluate_encoder(encoder, corpus, questions, batch_size: int) -> dict[str, float]:
+def evaluate_encoder(encoder, corpus, questions, batch_size: int, passage_window: int = 0,
+                     window_stride: int | None = None) -> dict[str, float]:
     """Recall@k / MRR@20 of ``encoder`` retrieving over ``corpus`` (see :func:`evaluation_set`)."""
     from odqa.retrieval.dense import DenseRetriever
     from odqa.retrieval.evaluation import evaluate_retriever
 
     # torch, whatever the corpus size: the weights change between evaluations, and int8 would recalibrate (about
     # a minute) at each one and blur the comparison with its rounding
-    # whole passages, not windows: 40% less encoding per evaluation (57 s vs 98 s for the 273 held-out KorQuAD
-    # passages), and figures comparable with runs made before windows
-    retriever = DenseRetriever(batch_size=batch_size, encoder=encoder, backend="torch",
-                               passage_window=0).index(corpus)
+    # whole passages unless training on windows: 40% less encoding per evaluation (57 s vs 98 s for the 273
+    # held-out KorQuAD passages), and figures comparable with runs made before windows
+    retriever = DenseRetriever(batch_size=batch_size, encoder=encoder, backend="torch", passage_window=passage_window,
+                               window_stride=window_stride).index(corpus)
     metrics = evaluate_retriever(retriever, questions, list(EVAL_CUTS))
     return {k: round(float(metrics[k]), 2) for k in ("recall@1", "recall@5", "recall@20", "mrr@20")}
 
 
-def contrastive_batch(rows: list[dict[str, Any]], negatives: list[list[int]], contexts: list[str]
-                      ) -> tuple[list[str], list[str], list[int]]:
-    """The texts of one training step: B questions, the step's passages (the questions' own contexts in
-    order, then their hard negatives) each text once, and the column of each question's own context.
-
-    Each text once, because a passage that appears twice is a false negative for the question it belongs
-    to: KorQuAD has about five questions per passage (a third of random batches of 16 hold two questions of
-    one passage) and one question's hard negative is often another question's context. Every passage of the
-    step other than a question's own is then truly a negative for it.
-    """
-    passages: list[str] = []
-    column: dict[str, int] = {}
-    for text in [r["context"] for r in rows] + [contexts[n] for found in negatives for n in found]:
-        if text not in column:
-            column[text] = len(passages)
-            passages.append(text)
-    return [r["question"] for r in rows], passages, [column[r["context"]] for r in rows]
-
-
-def contrastive_loss(q: Any, p: Any, temperature: float, positives: list[int] | None = None) -> Any:
+def contrastive_loss(q: Any, p: Any, temperature: float, positives: list[int] | None = None,
+                     ignored: list[list[int]] | None = None) -> Any:
     """NLL of each question's own passage (column i, or ``positives[i]``) among all passages ``p``, on
-    ``q . p / temperature``."""
+    ``q . p / temperature``; the columns ``ignored[i]`` take no part in question i's loss."""
     import torch
 
     logits = q @ p.T / temperature
+    if ignored and any(ignored):
+        mask = torch.zeros_like(logits, dtype=torch.bool)
+        for i, columns in enumerate(ignored):
+            mask[i, columns] = True
+        logits = logits.masked_fill(mask, float("-inf"))
     labels = torch.arange(len(q)) if positives is None else torch.tensor(positives)
     return torch.nn.functional.cross_entropy(logits, labels.to(logits.device))
 
@@ -166,11 +161,17 @@ def train_dpr(args: DPRArguments) -> dict[str, Any]:
     from transformers import get_linear_schedule_with_warmup
 
     from odqa.dense.encoder import DualEncoder, DualEncoderConfig
-    from odqa.retrieval.negatives import mine_hard_negatives
+    from odqa.dense.training_texts import context_windows, contrastive_batch, whole_contexts
+    from odqa.dense.windows import check_window
 
     if args.dpr_train_batch_size < 2 and args.num_hard_negatives < 1 and not args.freeze_passage_encoder:
         raise ConfigError("with --dpr_train_batch_size 1 and no hard negatives there is nothing to contrast; "
                           "raise one of them.")
+    stride = check_window(args.passage_window, args.window_stride)
+    if args.passage_window > args.passage_max_length:
+        raise ConfigError(f"--passage_window {args.passage_window} is longer than --passage_max_length "
+                          f"{args.passage_max_length}: every window would be cut; raise --passage_max_length or "
+                          "lower --passage_window (0: whole passages).")
     random.seed(args.seed)
     torch.manual_seed(args.seed)
     accelerator = Accelerator(mixed_precision=args.mixed_precision,
@@ -180,22 +181,23 @@ def train_dpr(args: DPRArguments) -> dict[str, Any]:
     eval_rows = load_training_pairs(args.eval_dataset, args.max_eval_samples) if args.eval_dataset else None
     eval_corpus, eval_questions = evaluation_set(eval_rows) if eval_rows else (None, None)
     contexts = list(dict.fromkeys(r["context"] for r in rows))
-    start = time.perf_counter()
-    negatives = [[] for _ in rows] if args.freeze_passage_encoder else \
-        mine_hard_negatives([r["question"] for r in rows], [r["context"] for r in rows],
-                            [answer_texts(r) for r in rows], contexts, args.num_hard_negatives)
-    mining_seconds = time.perf_counter() - start
+    questions = [r["question"] for r in rows]
 
     base = DualEncoderConfig(shared=not args.separate_encoders)
     # --passage_max_length/--query_max_length bound the TRAINING batches; encoding for evaluation and for
     # indexes later uses the encoder's own config (512 passage tokens by default)
     encoder = DualEncoder.from_pretrained(args.dpr_model, base)
+    start = time.perf_counter()
+    # a frozen passage side makes every training text a negative of every question: nothing to mine
+    hard = 0 if args.freeze_passage_encoder else args.num_hard_negatives
+    units = context_windows(rows, contexts, encoder.tokenizer, args.passage_window, stride, hard) \
+        if args.passage_window else whole_contexts(rows, contexts, hard)
+    mining_seconds = time.perf_counter() - start
     passage_vectors = None
     if args.freeze_passage_encoder:
         encoder = with_own_question_encoder(encoder)
         encoder.p_model.requires_grad_(False)
-        passage_vectors = torch.from_numpy(encoder.encode_passages(contexts, args.dpr_eval_batch_size))
-        context_row = {c: i for i, c in enumerate(contexts)}
+        passage_vectors = torch.from_numpy(encoder.encode_passages(units.texts, args.dpr_eval_batch_size))
         models = [encoder.q_model]
     else:
         models = [encoder.q_model] if encoder.config.shared else [encoder.q_model, encoder.p_model]
@@ -228,7 +230,8 @@ def train_dpr(args: DPRArguments) -> dict[str, Any]:
             return
         for model in models:
             model.eval()
-        entry = {"step": step, **evaluate_encoder(encoder, eval_corpus, eval_questions, args.dpr_eval_batch_size)}
+        entry = {"step": step, **evaluate_encoder(encoder, eval_corpus, eval_questions, args.dpr_eval_batch_size,
+                                                       args.passage_window, args.window_stride)}
         history.append(entry)
         logger.info("step %d: %s", step, entry)
         if _better(entry, best):  # the starting encoder counts: training must beat it to replace it
@@ -244,22 +247,24 @@ def train_dpr(args: DPRArguments) -> dict[str, Any]:
         random.shuffle(order)
         for i in range(0, len(order), args.dpr_train_batch_size):
             batch_ids = order[i:i + args.dpr_train_batch_size]
-            batch_rows = [rows[j] for j in batch_ids]
-            if len(batch_rows) < 2 and args.num_hard_negatives < 1:
+            if len(batch_ids) < 2 and args.num_hard_negatives < 1:
                 continue
             for model in models:
                 model.train()
-            questions, passages, positives = contrastive_batch(batch_rows, [negatives[j] for j in batch_ids],
-                                                               contexts)
             with accelerator.accumulate(*models):
-                q = encoder.embed(q_model, questions, cfg.query_prefix, args.query_max_length, accelerator.device)
                 if passage_vectors is None:
+                    step_questions, passages, positives, ignored = contrastive_batch(batch_ids, questions, units)
+                    q = encoder.embed(q_model, step_questions, cfg.query_prefix, args.query_max_length,
+                                      accelerator.device)
                     p = encoder.embed(p_model, passages, cfg.passage_prefix, args.passage_max_length,
                                       accelerator.device)
-                    loss = contrastive_loss(q, p, args.temperature, positives)
-                else:  # every training passage, as the frozen passage encoder made them
-                    loss = contrastive_loss(q, passage_vectors.to(q.device), args.temperature,
-                                            [context_row[r["context"]] for r in batch_rows])
+                    loss = contrastive_loss(q, p, args.temperature, positives, ignored)
+                else:  # every training text, as the frozen passage encoder made them
+                    chosen = [random.choice(units.positives[j]) for j in batch_ids]
+                    q = encoder.embed(q_model, [questions[j] for j in batch_ids], cfg.query_prefix,
+                                      args.query_max_length, accelerator.device)
+                    loss = contrastive_loss(q, passage_vectors.to(q.device), args.temperature, chosen,
+                                            [units.siblings(t) for t in chosen])
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and args.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(params, args.max_grad_norm)
@@ -287,8 +292,8 @@ def train_dpr(args: DPRArguments) -> dict[str, Any]:
     if eval_rows is None:
         _save(encoder, args.output_dir, accelerator)  # nothing to compare with: keep the last
     info = {"run_name": args.run_name, "description": args.description, "args": asdict(args),
-            "train_questions": len(rows), "train_passages": len(contexts),
-            "hard_negatives_mined": sum(len(n) for n in negatives), "mining_seconds": round(mining_seconds, 1),
+            "train_questions": len(rows), "train_passages": len(contexts), "train_texts": len(units.texts),
+            "hard_negatives_mined": sum(len(n) for n in units.negatives), "mining_seconds": round(mining_seconds, 1),
             "steps": step, "train_seconds": round(train_seconds, 1), "stopped_by_time_budget": stopped_early,
             "questions_per_second": round(step * args.dpr_train_batch_size * args.gradient_accumulation_steps
                                           / train_seconds, 2) if train_seconds else None,
