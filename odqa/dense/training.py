@@ -3,9 +3,9 @@
 Loss: for a batch of B questions, each question's positive passage (its own context) must outscore the
 other B - 1 positives (in-batch negatives) and every question's ``--num_hard_negatives`` hard negatives
 (top bm25 passages of the training corpus that contain none of its answers): cross-entropy over
-``q · p / temperature``. With ``--passage_window N`` the passages are token windows, as an index with
-``--passage_window N`` scores them (``odqa.dense.training_texts``). The loop runs on accelerate, so the same command runs on CPU, on several GPUs
-or a TPU through ``accelerate launch train_dpr.py ...`` (bf16/fp16 with ``--mixed_precision``).
+``q · p / temperature``. The passages are token windows (``--passage_window``, 128 by default), as the
+index scores them (``odqa.dense.training_texts``). The loop runs on accelerate, so the same command runs
+on CPU, on several GPUs or a TPU through ``accelerate launch train_dpr.py ...`` (bf16/fp16 with ``--mixed_precision``).
 Recall@k on the evaluation set is measured before training, every ``--dpr_eval_steps`` steps and at
 the end; the best encoder (by MRR@20, then R@1; the starting one included, so training that makes
 retrieval worse leaves the start in place) is the one saved in ``--output_dir``.
@@ -111,8 +111,8 @@ def evaluate_encoder(encoder, corpus, questions, batch_size: int, passage_window
 
     # torch, whatever the corpus size: the weights change between evaluations, and int8 would recalibrate (about
     # a minute) at each one and blur the comparison with its rounding
-    # whole passages unless training on windows: 40% less encoding per evaluation (57 s vs 98 s for the 273
-    # held-out KorQuAD passages), and figures comparable with runs made before windows
+    # the passages as training cut them: windows (as the default index scores them), or whole passages with
+    # --passage_window 0 (40% less encoding per evaluation, comparable with runs made before windows)
     retriever = DenseRetriever(batch_size=batch_size, encoder=encoder, backend="torch", passage_window=passage_window,
                                window_stride=window_stride).index(corpus)
     metrics = evaluate_retriever(retriever, questions, list(EVAL_CUTS))
