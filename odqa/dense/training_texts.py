@@ -62,10 +62,11 @@ def context_windows(rows: Sequence[dict[str, Any]], contexts: list[str], tokeniz
     for t, c in enumerate(owner):
         by_context[c].append(t)
     row_of = {c: i for i, c in enumerate(contexts)}
+    answers = [answer_texts(r) for r in rows]  # once: positives and mining both need them
     positives, fallbacks = [], 0
-    for r in rows:
+    for r, question_answers in zip(rows, answers):
         own = by_context[row_of[r["context"]]]
-        keys = [a for a in answer_texts(r) if a.strip()]
+        keys = [a for a in question_answers if a.strip()]
         holding = [t for t in own if any(a in texts[t] for a in keys)]
         fallbacks += not holding
         positives.append(holding or own)
@@ -74,9 +75,8 @@ def context_windows(rows: Sequence[dict[str, Any]], contexts: list[str], tokeniz
                     "as positives", fallbacks, len(rows))
     # a context has several windows: fetch more than needed, then drop the question's own context's
     most = max(len(w) for w in by_context)
-    mined = mine_hard_negatives([r["question"] for r in rows], [r["context"] for r in rows],
-                                [answer_texts(r) for r in rows], texts, num_hard_negatives + most,
-                                candidates=num_hard_negatives + 2 * most + 8)
+    mined = mine_hard_negatives([r["question"] for r in rows], [r["context"] for r in rows], answers, texts,
+                                num_hard_negatives + most, candidates=num_hard_negatives + 2 * most + 8)
     negatives = [[t for t in found if owner[t] != row_of[r["context"]]][:num_hard_negatives]
                  for r, found in zip(rows, mined)]
     return TrainingTexts(texts, owner, positives, negatives)
