@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "index": ("odqa.retrieval.cli", "index_main", "build a retrieval index over a corpus"),
     "retrieve": ("odqa.retrieval.cli", "retrieve_main", "retrieve passages for questions with a saved index"),
     "eval-retrieval": ("odqa.retrieval.cli", "eval_retrieval_main", "measure recall@k / MRR@k of a retriever"),
+    "ask": ("odqa.pipeline.ask", "main", "answer one question from your files (bm25 index cached, shipped reader)"),
     "infer": ("odqa.pipeline.cli", "main", "retrieve, read, write predictions and score them"),
     "train-mlm": ("odqa.mlm.train", "main", "adapt an encoder to your texts: masked-LM training, Korean whole-word masking"),
     "build-tokenizer": ("odqa.mlm.cli", "build_main", "train a WordPiece/Unigram vocabulary, raw or morpheme-aware"),

