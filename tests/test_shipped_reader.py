@@ -116,8 +116,14 @@ def test_packing_the_built_folder_gives_back_the_shipped_tensors(reader_dir, tmp
     run = {"dataset": str(tmp_path / "absent.json"), "curve": [{"step": 1, "epoch": 0.1}]}
     packed = kr.pack_reader(reader_dir, recipe={}, run=run, command="test", out_dir=tmp_path)
     again, shipped = load_file(str(packed)), load_file(str(kr.WEIGHTS_FILE))
-    assert set(again) == set(shipped)
-    assert all(torch.equal(again[k], shipped[k]) for k in shipped)
+    assert set(again) <= set(shipped) and any(k.startswith("head.") for k in again)
+    assert all(torch.equal(again[k], shipped[k]) for k in again)
+    # a tensor training moved by less than fp16's step rounds back onto e5-small's value: nothing to ship
+    from odqa.models.e5_small import ensure_e5_small
+
+    base = load_file(str(Path(ensure_e5_small()) / "model.safetensors"))
+    for name in set(shipped) - set(again):
+        assert torch.equal(shipped[name].float(), base[name.removeprefix("backbone.")]), name
 
 
 def test_int8_rows_restore_within_one_step_of_their_scale():
@@ -169,8 +175,8 @@ def test_pipeline_from_an_index_alone_reads_with_the_shipped_reader(tmp_path, re
     retriever.save(tmp_path / "idx")
     pipe = ODQAPipeline.from_pretrained(str(tmp_path / "idx"))
     assert Path(pipe.reader.model.name_or_path) == reader_dir
-    answer = pipe("1610년 목성의 네 위성을 발견한 사람은 누구인가?", top_k=3, num_answers=1)[0]
-    assert "갈릴레이" in answer.text
+    answer = pipe("천왕성과 해왕성을 근접 탐사한 유일한 탐사선은 무엇인가?", top_k=3, num_answers=1)[0]
+    assert answer.text == "보이저 2호"
     with pytest.raises(ConfigError, match="index directory"):
         ODQAPipeline.from_pretrained(str(reader_dir))  # a reader folder is not an index
 
@@ -180,13 +186,13 @@ def test_ask_answers_from_files_and_reuses_its_index(tmp_path, capsys, reader_di
     from odqa.cli import main
 
     corpus = [str(SAMPLE_DIR / "validation.json"), str(SAMPLE_DIR / "extra_passages.jsonl")]
-    argv = ["ask", "1610년 목성의 네 위성을 발견한 사람은 누구인가?", "--corpus", *corpus,
+    argv = ["ask", "천왕성과 해왕성을 근접 탐사한 유일한 탐사선은 무엇인가?", "--corpus", *corpus,
             "--cache_dir", str(tmp_path), "--num_answers", "2"]
     assert main(argv) == 0
     first = capsys.readouterr()
     assert "indexing" in first.err
     lines = first.out.splitlines()
-    assert lines[0].startswith("Q: 1610년") and lines[1].startswith("1. ") and "갈릴레" in lines[1]
+    assert lines[0].startswith("Q: 천왕성과") and lines[1].startswith("1. 보이저 2호 ")
     assert "【" in lines[2] and "】" in lines[2]
     (index,) = list(tmp_path.iterdir())
     assert main([*argv, "--json"]) == 0
