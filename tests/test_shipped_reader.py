@@ -141,7 +141,6 @@ def test_int8_rows_restore_within_one_step_of_their_scale():
 
 
 def test_a_reader_trained_with_changing_word_embeddings_cannot_ship(tmp_path, reader_dir):
-    import torch
     from safetensors.torch import load_file, save_file
 
     state = load_file(str(reader_dir / "model.safetensors"))
@@ -152,7 +151,6 @@ def test_a_reader_trained_with_changing_word_embeddings_cannot_ship(tmp_path, re
     with pytest.raises(ConfigError, match="freeze_word_embeddings"):
         kr.pack_reader(tmp_path / "reader", {}, {"dataset": "x"}, "test", out_dir=tmp_path / "out")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
-    del torch
 
 
 def test_the_shipped_reader_is_every_reading_command_s_default():
