@@ -116,8 +116,14 @@ def main() -> None:
     parser.add_argument("--curve_every", type=float, default=15.0, help="minutes of training between probes")
     parser.add_argument("--export_only", action="store_true",
                         help="do not train: pack --output_dir (a finished --train_on all run) into the shipped file")
+    parser.add_argument("--report_only", action="store_true",
+                        help="do not train: write the BENCHMARKS section of the finished run in --output_dir")
     parser.add_argument("--no_write", action="store_true", help="print only, do not update BENCHMARKS.md")
     args = parser.parse_args()
+    if args.report_only:
+        run = json.loads((Path(args.output_dir) / "korquad_reader_run.json").read_text(encoding="utf-8"))
+        report(run, None, args.no_write)
+        return
     run = None if args.export_only else train(args)
     if args.export_only or args.train_on == "all":
         export(args)

@@ -83,7 +83,7 @@ def missing_model_error(name: str, what: str = "model") -> ConfigError | None:
     is not in the local cache fails at once too, naming the aliases that work offline.
     """
     aliases = "`e5-small-korquad` (a trained Korean reader), `e5-small` (multilingual encoder) or `minilm` (English)"
-    if os.path.exists(name):
+    if os.path.exists(name) or str(name).lower() in OFFLINE_ALIASES:
         return None
     if looks_like_local_path(name):
         return ConfigError(f"{what} folder not found: {name}; train one with `odqa train-mrc --output_dir {name}`, "

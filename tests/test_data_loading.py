@@ -15,7 +15,8 @@ def flat_rows(squad_file):
 
 def test_nested_squad(squad_file):
     ds = load_mrc_dataset(squad_file, require_answers=True)
-    assert set(ds.column_names) == {"id", "title", "context", "question", "answers"}
+    assert set(ds.column_names) == {"id", "title", "context", "question", "answers", "is_impossible", "question_type"}
+    assert not any(ds["is_impossible"])
     for row in ds:
         start, text = row["answers"]["answer_start"][0], row["answers"]["text"][0]
         assert row["context"][start:start + len(text)] == text

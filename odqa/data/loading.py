@@ -9,7 +9,16 @@ Supported sources:
   competition layout, where the test split has no answers) or a single ``Dataset``.
 
 Every row becomes ``{"id", "title", "context", "question", "answers": {"text": [...],
-"answer_start": [...]}}`` and is validated (see :mod:`odqa.data.validation`).
+"answer_start": [...]}, "is_impossible", "question_type"}`` and is validated (see
+:mod:`odqa.data.validation`).
+
+Questions without an answer in their passage (SQuAD 2.0, KLUE-MRC) are rows with ``is_impossible``
+true and empty ``answers``; training reads them as "no answer" windows, ``--metric squad_v2`` scores
+them. A row says so with ``is_impossible: true`` (SQuAD 2.0's ``plausible_answers`` are ignored), or,
+in flat files, with an ``answers`` value that is given and empty (``{"text": [], "answer_start": []}``
+or ``[]``). A row with no ``answers`` at all is *unlabelled* (test data), not unanswerable.
+KLUE-MRC's ``guid`` is read as the id and its ``question_type`` (1 paraphrase, 2 multi-sentence
+reasoning, 3 unanswerable) kept as a column (0 when a source has none).
 """
 from __future__ import annotations
 
@@ -36,6 +45,8 @@ def mrc_features():
         "context": Value("string"),
         "question": Value("string"),
         "answers": {"text": Sequence(Value("string")), "answer_start": Sequence(Value("int64"))},
+        "is_impossible": Value("bool"),
+        "question_type": Value("int64"),
     })
 
 
@@ -62,14 +73,22 @@ def _rows_from_nested(data: list[dict], source: str) -> list[dict]:
                         "text": [a.get("text") for a in answers],
                         "answer_start": [a.get("answer_start") for a in answers],
                     },
+                    # SQuAD 1.1 / KorQuAD 1.0 have no flag: every question there has an answer
+                    "is_impossible": bool(qa.get("is_impossible", False)),
+                    "question_type": qa.get("question_type"),
                 })
     return rows
+
+
+def _is_missing(value: Any) -> bool:
+    """None, NaN (an empty CSV/pandas cell) or the empty string."""
+    return value is None or (isinstance(value, float) and value != value) or value == ""
 
 
 def _normalize_answers(value: Any, row_id: Any, source: str) -> dict:
     """Accept ``{"text": [...], "answer_start": [...]}``, a list of ``{"text", "answer_start"}``
     dicts, a stringified form of either (CSV), or nothing (unlabelled test data)."""
-    if value is None or (isinstance(value, float) and value != value) or value == "":
+    if _is_missing(value):
         return {"text": [], "answer_start": []}
     if isinstance(value, str):
         try:
@@ -100,10 +119,36 @@ def _normalize_answers(value: Any, row_id: Any, source: str) -> dict:
     return {"text": [str(t) for t in texts], "answer_start": starts}
 
 
+def _parse_flag(value: Any, row_id: Any, source: str) -> bool | None:
+    """``is_impossible`` as a bool (JSON bool, 0/1, or "true"/"false" from CSV); None when not given."""
+    if _is_missing(value):
+        return None
+    if isinstance(value, (bool, int)) and not isinstance(value, float):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in {"true", "1", "yes"}:
+        return True
+    if text in {"false", "0", "no"}:
+        return False
+    raise DataError(f"{source}: row {row_id!r}: 'is_impossible' must be true or false, got {value!r}.")
+
+
+def _parse_question_type(value: Any, row_id: Any, source: str) -> int:
+    if _is_missing(value):
+        return 0
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise DataError(f"{source}: row {row_id!r}: 'question_type' must be an integer (KLUE-MRC: 1, 2 or 3), "
+                        f"got {value!r}.") from None
+
+
 def _standardize(rows: Iterable[dict], source: str) -> list[dict]:
     rows = list(rows)
     if not rows:
         raise DataError(f"{source}: no examples found.")
+    if "id" not in rows[0] and "guid" in rows[0]:  # KLUE-MRC names its ids guid
+        rows = [{**row, "id": row.get("guid")} for row in rows]
     missing = [c for c in REQUIRED_COLUMNS if c not in rows[0]]
     if missing:
         raise DataError(f"{source}: missing column(s) {missing}; found {sorted(rows[0])}. "
@@ -113,12 +158,18 @@ def _standardize(rows: Iterable[dict], source: str) -> list[dict]:
         row_id = row.get("id")
         if row_id is None or str(row_id) == "":
             raise DataError(f"{source}: row #{i} has no 'id'; every question needs a unique id.")
+        answers = _normalize_answers(row.get("answers"), row_id, source)
+        impossible = _parse_flag(row.get("is_impossible"), row_id, source)
+        if impossible is None:  # flat rows: answers given, and empty, mean "no answer"; absent means unlabelled
+            impossible = not _is_missing(row.get("answers")) and not answers["text"]
         out.append({
             "id": str(row_id),
             "title": "" if row.get("title") is None else str(row.get("title")),
             "context": row.get("context"),
             "question": row.get("question"),
-            "answers": _normalize_answers(row.get("answers"), row_id, source),
+            "answers": answers,
+            "is_impossible": impossible,
+            "question_type": _parse_question_type(row.get("question_type"), row_id, source),
         })
     return out
 

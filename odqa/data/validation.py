@@ -1,7 +1,8 @@
 """Validation of MRC rows: fail early, name the file and the row, say the fix.
 
-Checked: empty question/context, duplicate ids, answers whose ``answer_start`` does not point at
-the answer text (realigned to the nearest occurrence with ``fix_answer_start``), and text that
+Checked: empty question/context, duplicate ids, a row marked ``is_impossible`` that carries an
+answer, a question with neither an answer nor the mark (when answers are needed), answers whose
+``answer_start`` does not point at the answer text (realigned to the nearest occurrence with ``fix_answer_start``), and text that
 is not NFC. Korean text arrives both composed (NFC: 한) and decomposed (NFD: ᄒ+ᅡ+ᆫ); we
 normalize everything to NFC and move ``answer_start`` with it, so offsets stay right.
 """
@@ -46,7 +47,7 @@ def validate_examples(rows: list[dict], source: str, *, fix_answer_start: bool =
     report = ValidationReport(rows=[])
     seen: set[str] = set()
     duplicates, empty_question, empty_context, no_answers = [], [], [], []
-    misaligned, not_found = [], []
+    misaligned, not_found, contradictory = [], [], []
     for row in rows:
         rid = row["id"]
         if rid in seen:
@@ -60,6 +61,10 @@ def validate_examples(rows: list[dict], source: str, *, fix_answer_start: bool =
             empty_question.append(rid)
             continue
         answers = row["answers"]
+        impossible = bool(row.get("is_impossible", False))
+        if impossible and answers["text"]:
+            contradictory.append(rid)
+            continue
         nfc_context = unicodedata.normalize("NFC", context)
         changed = nfc_context != context or unicodedata.normalize("NFC", question) != question
         texts, starts = [], []
@@ -76,7 +81,7 @@ def validate_examples(rows: list[dict], source: str, *, fix_answer_start: bool =
                 nfc_start = nearest
             texts.append(nfc_text)
             starts.append(nfc_start)
-        if require_answers and not texts and rid not in not_found:
+        if require_answers and not texts and not impossible and rid not in not_found:
             no_answers.append(rid)
         report.renormalized += int(changed)
         report.rows.append({**row, "context": nfc_context, "question": unicodedata.normalize("NFC", question),
@@ -91,6 +96,10 @@ def validate_examples(rows: list[dict], source: str, *, fix_answer_start: bool =
     if empty_question:
         raise DataError(f"{source}: {len(empty_question)} row(s) with an empty 'question': "
                         f"{_listed(empty_question)}. Remove them or fill in the question.")
+    if contradictory:
+        raise DataError(f"{source}: {len(contradictory)} row(s) marked is_impossible but carrying an answer: "
+                        f"{_listed(contradictory)}. An unanswerable question has empty 'answers' (SQuAD 2.0 keeps "
+                        "such spans in 'plausible_answers'); empty its answers or set is_impossible to false.")
     if not_found:
         raise DataError(f"{source}: {len(not_found)} answer(s) whose text does not occur in the context at all: "
                         f"{_listed(not_found)}. Fix the answer text or drop those rows.")
@@ -99,8 +108,10 @@ def validate_examples(rows: list[dict], source: str, *, fix_answer_start: bool =
                         f"text: {_listed(misaligned)}. Pass --fix_answer_start (fix_answer_start=True) to move each "
                         "to the nearest occurrence of its text.")
     if no_answers:
-        raise DataError(f"{source}: {len(no_answers)} question(s) without any answer: {_listed(no_answers)}. "
-                        "Training and evaluation need answers; use the file for prediction only, or add answers.")
+        raise DataError(f"{source}: {len(no_answers)} question(s) without any answer and not marked unanswerable: "
+                        f"{_listed(no_answers)}. Training and evaluation need answers: add them, mark questions "
+                        "the passage cannot answer with is_impossible: true (SQuAD 2.0, KLUE-MRC) or, in flat rows, "
+                        "an empty answers list; or use the file for prediction only.")
     report.realigned = misaligned
     if misaligned:
         import logging

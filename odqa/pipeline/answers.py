@@ -24,7 +24,11 @@ class Answer:
 
     ``reader_score`` is start + end logit (minus the window's no-answer score when the reader scores
     against null, the default); ``score`` adds ``retriever_weight`` x ``retriever_score``;
-    ``probability`` is the softmax of ``score`` over the question's n-best list. For passages split
+    ``probability`` is the softmax of ``score`` over the question's n-best list.
+    ``no_answer_score`` is its window's no-answer logit sum minus the span's start + end logit (above 0: the
+    reader prefers "no answer" in that window); ``no_answer`` is True on every answer of a question the
+    reader abstains on (its best answer's ``no_answer_score`` is above the no-answer threshold): the spans
+    are kept, but the reader's answer to the question is "no answer" (:mod:`odqa.pipeline.abstention`). For passages split
     from longer documents, ``document_id`` and ``document_start``/``document_end`` place the answer in
     the source document's text (equal to the passage's own offsets for an unsplit passage).
     """
@@ -43,6 +47,8 @@ class Answer:
     document_id: str = ""
     document_start: int = 0
     document_end: int = 0
+    no_answer_score: float = 0.0
+    no_answer: bool = False
 
     def to_dict(self, with_passage: bool = False) -> dict:
         """JSON-able form for nbest_predictions.json (the passage text only when asked: it is large)."""

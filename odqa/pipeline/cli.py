@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from odqa.errors import ConfigError
+from odqa.metrics.cli import EVAL_METRICS
 from odqa.offline import SHIPPED_READER
+from odqa.pipeline.abstention import THRESHOLD_AUTO, THRESHOLD_HELP, abstains, resolve_threshold
 from odqa.pipeline.quantization import DEFAULT_CALIBRATION_WINDOWS, QUANTIZE_CHOICES
 from odqa.pipeline.reading import DEFAULT_RETRIEVER_WEIGHT, DEFAULT_TOP_K, READ_MODES
 from odqa.reader.processor import WindowArguments
@@ -96,6 +98,7 @@ class InferReaderArguments(WindowArguments):
     calibration_dataset: Optional[str] = field(default=None, metadata={
         "help": "With --quantize int8: calibrate on the (question, context) pairs of this MRC file, e.g. training "
                 "data (default: a random sample of the windows about to be read)."})
+    no_answer_threshold: str = field(default=THRESHOLD_AUTO, metadata={"help": THRESHOLD_HELP})
 
 
 @dataclass
@@ -111,8 +114,10 @@ class InferRunArguments:
         "help": "Write predictions (always done; kept for the competition scripts' flag)."})
     do_eval: bool = field(default=False, metadata={
         "help": "Also score the predictions (EM/F1) and the retrieval (recall@k); needs answers and contexts."})
-    metric: str = field(default="korquad", metadata={"help": "korquad (char F1) | squad (token F1).",
-                                                     "choices": ["korquad", "squad"]})
+    metric: str = field(default="korquad", metadata={
+        "help": "korquad (char F1) | squad (token F1) | korquad_v2 / squad_v2 (SQuAD 2.0 accounting: unanswerable "
+                "questions count, an abstention is right on them; HasAns/NoAns split, best threshold).",
+        "choices": list(EVAL_METRICS)})
     max_samples: Optional[int] = field(default=None, metadata={
         "help": "Only the first N questions (try a few before a long run)."})
     show_examples: int = field(default=3, metadata={"help": "Questions printed with their passages and answers."})
@@ -198,7 +203,7 @@ def run_inference(retriever_args: InferRetrieverArguments, corpus_args: InferCor
             raise ConfigError(f"{run_args.dataset_path}: questions without contexts and answers; --do_eval needs "
                               "an MRC dataset (SQuAD/KorQuAD JSON, flat rows with answers, or a datasets folder).")
         references = references_of(rows)
-        if not any(references.values()):
+        if not any(references.values()) and not any(r.get("is_impossible") for r in rows):
             raise ConfigError(f"{run_args.dataset_path}: no gold answers, so --do_eval has nothing to score; "
                               "drop --do_eval to only predict.")
     retriever = prepare_retriever(retriever_args, corpus_args)
@@ -213,8 +218,9 @@ def run_inference(retriever_args: InferRetrieverArguments, corpus_args: InferCor
     if reader_args.calibration_dataset:
         calibrate_from_file(reader, reader_args.calibration_dataset, reader_args.quantize)
     add_title = reader.trained_with_titles if reader_args.add_title is None else reader_args.add_title
+    threshold = resolve_threshold(reader_args.no_answer_threshold, reader.no_answer_threshold)
     pipeline = ODQAPipeline(retriever, reader, ReadOptions(reader_args.read_mode, reader_args.retriever_weight,
-                                                           add_title),
+                                                           add_title, threshold),
                             score_ratio=run_args.passage_score_ratio)
     result = pipeline.run(questions, run_args.top_k_retrieval, show_progress=not run_args.quiet)
     written = write_outputs(result, run_args.output_dir)
@@ -222,7 +228,8 @@ def run_inference(retriever_args: InferRetrieverArguments, corpus_args: InferCor
     run_info = {"model": reader_args.model, "retriever": retriever.name, "top_k_retrieval": run_args.top_k_retrieval,
                 "read_mode": reader_args.read_mode, "retriever_weight": reader_args.retriever_weight,
                 "quantize": reader_args.quantize, "passage_score_ratio": run_args.passage_score_ratio,
-                "questions": len(questions),
+                "no_answer_threshold": threshold, "questions": len(questions),
+                "answered": sum(not abstains(a) for a in result.answers),
                 "questions_per_second": len(questions) / result.timings["total"] if result.timings["total"] else None,
                 "windows_read": int(result.timings.get("windows", 0)),
                 "seconds": {k: round(v, 3) for k, v in result.timings.items() if k != "windows"}}

@@ -37,13 +37,17 @@ def evaluate_result(result: PipelineResult, rows: Sequence[dict[str, Any]], corp
     questions came from; only the questions asked are scored (--max_samples, one split).
     """
     from odqa.metrics import compute_metrics
-    from odqa.metrics.cli import references_of
+    from odqa.metrics.cli import V2_METRICS, references_of, score_v2
     from odqa.retrieval.evaluation import questions_with_gold, retrieval_metrics
 
     predictions = result.predictions()
-    references = references_of(rows)
-    scores: dict[str, Any] = compute_metrics(predictions, {q: references[q] for q in predictions if q in references},
-                                             metric=metric)
+    if metric in V2_METRICS:  # unanswerable questions count; the best threshold from the no-answer scores
+        asked = [r for r in rows if r["id"] in predictions]
+        scores: dict[str, Any] = score_v2(asked, predictions, metric, result.no_answer_scores())
+    else:
+        references = references_of(rows)
+        scores = compute_metrics(predictions, {q: references[q] for q in predictions if q in references},
+                                 metric=metric)
     hits_of = {q["id"]: hits for q, hits in zip(result.questions, result.hits)}
     gold = questions_with_gold([r for r in rows if r["id"] in hits_of], corpus)
     scores["retrieval"] = retrieval_metrics([hits_of[q.id] for q in gold], gold, corpus, recall_cutoffs(top_k))
@@ -58,8 +62,19 @@ def format_summary(result: PipelineResult, metrics: dict[str, Any] | None, run_i
     lines = [f"{n} questions, {run_info['retriever']} top-{run_info['top_k_retrieval']}, {run_info['read_mode']} "
              f"reading, {seconds:.1f} s ({n / seconds if seconds else 0:.2f} questions/s)"]
     if metrics is not None:
-        lines.append(f"EM {metrics['exact_match']:.2f}  F1 {metrics['f1']:.2f}  ({metrics['metric']} rules, "
-                     f"{metrics['total']} scored questions)")
+        if "exact" in metrics:  # SQuAD 2.0 accounting
+            parts = [f"EM {metrics['exact']:.2f}  F1 {metrics['f1']:.2f}  ({metrics['metric']} rules, "
+                     f"{metrics['total']} scored questions, answer rate {metrics['answer_rate']:.1f}%)"]
+            if "HasAns_exact" in metrics:
+                parts.append(f"HasAns EM {metrics['HasAns_exact']:.2f} ({metrics['HasAns_total']})")
+            if "NoAns_exact" in metrics:
+                parts.append(f"NoAns accuracy {metrics['NoAns_exact']:.2f} ({metrics['NoAns_total']})")
+            if "best_exact" in metrics:
+                parts.append(f"best EM {metrics['best_exact']:.2f} at threshold {metrics['best_exact_thresh']:.3g}")
+            lines.append("  ".join(parts))
+        else:
+            lines.append(f"EM {metrics['exact_match']:.2f}  F1 {metrics['f1']:.2f}  ({metrics['metric']} rules, "
+                         f"{metrics['total']} scored questions)")
         retrieval = metrics.get("retrieval", {})
         recalls = [f"recall@{k.split('@')[1]} {v:.1f}" for k, v in retrieval.items() if k.startswith("recall@")]
         if recalls:
@@ -70,8 +85,14 @@ def format_summary(result: PipelineResult, metrics: dict[str, Any] | None, run_i
         if references is not None and references.get(q["id"]):
             lines.append(f"   gold:   {references[q['id']][0]}")
         best = answers[0] if answers else None
-        lines.append(f"   answer: {best.text!r} (from {best.title or best.passage_id}, score {format_score(best.score)})"
-                     if best else "   answer: '' (no span found)")
+        if best is None:
+            lines.append("   answer: '' (no span found)")
+        elif best.no_answer:
+            lines.append(f"   answer: '' (no answer: no_answer_score {best.no_answer_score:.3g} is above the "
+                         f"threshold; best guess {best.text!r} from {best.title or best.passage_id})")
+        else:
+            lines.append(f"   answer: {best.text!r} (from {best.title or best.passage_id}, score "
+                         f"{format_score(best.score)})")
         lines.append("   top passages: " + " | ".join(titles[:3]))
     return "\n".join(lines)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from odqa.errors import ConfigError
+from odqa.pipeline.abstention import abstains
 from odqa.pipeline.answers import Answer, PassageToRead
 from odqa.pipeline.reading import DEFAULT_TOP_K, ExtractiveReader, ReadOptions
 from odqa.reader.processor import WindowConfig
@@ -38,8 +39,16 @@ class PipelineResult:
         return hits_table(self.questions, self.hits)
 
     def predictions(self) -> dict[str, str]:
-        """{question id: best answer text} ("" when nothing was found)."""
-        return {q["id"]: (a[0].text if a else "") for q, a in zip(self.questions, self.answers)}
+        """{question id: best answer text} ("" when nothing was found or the reader abstained: SQuAD 2.0's
+        convention)."""
+        return {q["id"]: ("" if abstains(a) else a[0].text) for q, a in zip(self.questions, self.answers)}
+
+    def no_answer_scores(self) -> dict[str, float]:
+        """{question id: the best answer's no_answer_score} (+inf when nothing was found): what
+        ``odqa choose-threshold`` and ``odqa evaluate --metric squad_v2`` read."""
+        import math
+
+        return {q["id"]: (a[0].no_answer_score if a else math.inf) for q, a in zip(self.questions, self.answers)}
 
     def nbest(self) -> dict[str, list[dict]]:
         """{question id: n-best answers with passage ids, offsets and scores}."""
@@ -98,7 +107,8 @@ class ODQAPipeline:
             raise ConfigError("the retriever has no index: call retriever.index(corpus) or load a saved index first.")
         self.retriever = retriever
         self.reader = reader
-        self.read_options = read_options or ReadOptions(add_title=self.reader.trained_with_titles)
+        self.read_options = read_options or ReadOptions(add_title=self.reader.trained_with_titles,
+                                                        no_answer_threshold=self.reader.no_answer_threshold)
         self.read_options.check()
         self.score_ratio = score_ratio
 

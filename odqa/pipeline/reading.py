@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from odqa.errors import ConfigError
+from odqa.pipeline.abstention import apply_threshold
 from odqa.pipeline.answers import Answer, PassageToRead
 from odqa.pipeline.quantization import DEFAULT_CALIBRATION_WINDOWS, calibration_sample
 from odqa.reader.inference import MODEL_INPUTS, forward_windows, timed
@@ -44,6 +45,8 @@ class ReadOptions:
     mode: str = "passage"
     retriever_weight: float = DEFAULT_RETRIEVER_WEIGHT
     add_title: bool = False  # read "<title>: <passage>", as a reader trained with --add_title expects
+    # abstain ("no answer") when the best answer's no_answer_score is above this; None: always answer
+    no_answer_threshold: float | None = None
 
     def check(self) -> None:
         if self.mode not in READ_MODES:
@@ -81,6 +84,8 @@ class ExtractiveReader:
         self.batch_size = batch_size
         self.show_progress = show_progress
         self.calibration_windows = calibration_windows
+        # the no-answer threshold stored with the reader folder (odqa choose-threshold); None: always answer
+        self.no_answer_threshold: float | None = None
 
     @property
     def window(self) -> WindowConfig:
@@ -96,12 +101,16 @@ class ExtractiveReader:
         ``quantize``: ``int8`` (static int8 encoder, OpenVINO) or ``int8-dynamic`` (PyTorch) for faster CPU
         inference; see :mod:`odqa.pipeline.quantization`.
         """
+        from odqa.offline import resolve_model_name
+        from odqa.pipeline.abstention import read_stored_threshold
         from odqa.pipeline.quantization import quantize_reader
         from odqa.reader.modeling import load_reader
         from odqa.reader.tokenizer import load_tokenizer
 
         model = quantize_reader(load_reader(path), quantize)
-        return cls(model, load_tokenizer(tokenizer or path), window, batch_size, show_progress, calibration_windows)
+        reader = cls(model, load_tokenizer(tokenizer or path), window, batch_size, show_progress, calibration_windows)
+        reader.no_answer_threshold = read_stored_threshold(resolve_model_name(path))
+        return reader
 
     @property
     def trained_with_titles(self) -> bool:
@@ -182,8 +191,10 @@ class ExtractiveReader:
                                show_progress=self.show_progress, timings=timings)
 
     def postprocess(self, examples, features, logits, segments: list[list[_Segment]], num_questions: int,
-                    retriever_weight: float = DEFAULT_RETRIEVER_WEIGHT) -> list[list[Answer]]:
-        """Best spans per example (shared post-processing), mapped to passages, ranked per question."""
+                    retriever_weight: float = DEFAULT_RETRIEVER_WEIGHT,
+                    no_answer_threshold: float | None = None) -> list[list[Answer]]:
+        """Best spans per example (shared post-processing), mapped to passages, ranked per question; with a
+        ``no_answer_threshold``, a question whose best answer scores above it is marked ``no_answer``."""
         _, nbest = self.processor.post_processing_function(examples, features, logits, probabilities=False)
         per_question: list[list[tuple[dict, _Segment]]] = [[] for _ in range(num_questions)]
         for example_id, segs in zip(examples["id"], segments):
@@ -191,7 +202,8 @@ class ExtractiveReader:
                 placed = _place(cand, segs)
                 if placed is not None:
                     per_question[placed.question].append((cand, placed))
-        return [_rank(found, self.window.n_best_size, retriever_weight) for found in per_question]
+        return [apply_threshold(_rank(found, self.window.n_best_size, retriever_weight), no_answer_threshold)
+                for found in per_question]
 
     # ------------------------------------------------------------------ all stages
     def read(self, questions: Sequence[str], passages: Sequence[Sequence[PassageToRead]],
@@ -213,7 +225,8 @@ class ExtractiveReader:
             timings["windows"] = timings.get("windows", 0) + len(features)
         logits = self.forward(features, timings)
         with timed(timings, "postprocess"):
-            return self.postprocess(examples, features, logits, segments, len(questions), options.retriever_weight)
+            return self.postprocess(examples, features, logits, segments, len(questions), options.retriever_weight,
+                                    options.no_answer_threshold)
 
 
 def _place(candidate: dict, segments: list[_Segment]) -> _Segment | None:
@@ -239,5 +252,6 @@ def _rank(found: list[tuple[dict, _Segment]], n_best: int, retriever_weight: flo
                               start=local_start, end=local_end, retriever_score=p.score, passage_rank=p.rank,
                               passage=p.text, document_id=p.document_id or p.passage_id,
                               document_start=p.document_start + local_start,
-                              document_end=p.document_start + local_end))
+                              document_end=p.document_start + local_end,
+                              no_answer_score=float(cand.get("no_answer_score", 0.0))))
     return answers

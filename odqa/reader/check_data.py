@@ -3,7 +3,8 @@
 It runs the real preprocessing, feeds the gold token positions back through the real
 post-processing as if a perfect model had produced them, scores the result, and counts the
 answers lost by cause. A round-trip EM below 100 is the ceiling of any model trained with
-these settings — the answer to "why is my answer never found?".
+these settings — the answer to "why is my answer never found?". Questions marked unanswerable
+(``is_impossible``) are counted apart and left out of the round trip (they have no span to reach).
 """
 from __future__ import annotations
 
@@ -72,8 +73,12 @@ def round_trip(processor, examples, max_listed: int = 5) -> tuple[dict[str, Any]
             detail = {"token_span_text": ex["context"][span[0]:span[1]]}
         lost[cause].append({"id": ex["id"], "gold": gold[0], "predicted": predictions[ex["id"]], **detail})
 
+    unanswerable = sum(examples["is_impossible"]) if "is_impossible" in examples.column_names else 0
     report = {
         "examples": len(examples),
+        # marked is_impossible (SQuAD 2.0 / KLUE-MRC): trained as "no answer" windows, not round-tripped
+        "unanswerable_examples": unanswerable,
+        "answerable_examples": len(examples) - unanswerable,
         "features": n,
         "round_trip_exact_match": metrics["exact_match"],
         "round_trip_f1": metrics["f1"],

@@ -49,6 +49,8 @@ def add_retrieved_negatives(examples, negatives_per_question: int, retriever: st
             rows["id"][-1] = f"{example['id']}{NEGATIVE_ID_SEPARATOR}{taken}"
             rows["context"][-1] = contexts[row]
             rows["answers"][-1] = {"text": [], "answer_start": []}
+            if "is_impossible" in rows:
+                rows["is_impossible"][-1] = True
     if not rows["id"]:
         return examples
     negatives = Dataset.from_dict(rows, features=examples.features)

@@ -65,7 +65,8 @@ def postprocess_qa_predictions(examples, features, predictions: tuple[np.ndarray
     (start + end logit of the first token, where windows without the answer are labelled). Within a
     window that changes no ranking; across windows and passages it makes scores comparable: a reader
     trained with no-answer windows (and retrieved negatives) scores a span in a passage without the
-    answer below zero. ``null_score`` is kept in each n-best entry. ``probabilities=False`` leaves
+    answer below zero. ``null_score`` is kept in each n-best entry, and ``no_answer_score`` = null score minus
+    the span's start + end logit (what a no-answer threshold compares with, :mod:`odqa.pipeline.abstention`). ``probabilities=False`` leaves
     ``probability`` out (the pipeline ranks candidates across a question's passages and computes it there).
     """
     start_logits, end_logits = predictions
@@ -97,6 +98,7 @@ def postprocess_qa_predictions(examples, features, predictions: tuple[np.ndarray
                     "end_logit": float(end_logits[fi][e]),
                     "score": score - shift,
                     "null_score": null_score,
+                    "no_answer_score": null_score - score,  # > 0: the window prefers "no answer" to this span
                     "offsets": [int(start_char), int(end_char)],
                 })
         # the same span is often found in two overlapping windows: keep its best score
@@ -106,7 +108,7 @@ def postprocess_qa_predictions(examples, features, predictions: tuple[np.ndarray
         best = list(unique.values())[:n_best_size]
         if not best:
             best = [{"text": "", "start_logit": 0.0, "end_logit": 0.0, "score": 0.0, "null_score": 0.0,
-                     "offsets": [0, 0]}]
+                     "no_answer_score": 0.0, "offsets": [0, 0]}]
         if probabilities:
             for cand, prob in zip(best, softmax([c["score"] for c in best])):
                 cand["probability"] = float(prob)

@@ -149,10 +149,11 @@ class QAProcessor:
         if not isinstance(data, Dataset):
             raise DataError(f"expected a path, a datasets.Dataset or a DatasetDict, got {type(data).__name__}.")
         if require_answers:
-            empty = [i for i, a in zip(data["id"], data["answers"]) if not a["text"]]
+            impossible = data["is_impossible"] if "is_impossible" in data.column_names else [False] * len(data)
+            empty = [i for i, a, no in zip(data["id"], data["answers"], impossible) if not a["text"] and not no]
             if empty:
-                raise DataError(f"{source}: {len(empty)} example(s) have no answer (e.g. {empty[:3]}); "
-                                "training and evaluation need answers.")
+                raise DataError(f"{source}: {len(empty)} example(s) have no answer and are not marked is_impossible "
+                                f"(e.g. {empty[:3]}); training and evaluation need answers.")
         return data
 
     def get_train_examples(self, source, concat_eval: bool = False, fix_answer_start: bool = False):

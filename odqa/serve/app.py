@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from odqa.pipeline.abstention import NO_ANSWER_REASON
 from odqa.serve.batching import MicroBatcher, Overloaded
 
 PAGE = Path(__file__).with_name("static") / "index.html"
@@ -59,11 +60,15 @@ def _schemas():
         start: int = Field(description="character offset of the answer in its passage's text")
         end: int
         passage_rank: int
+        no_answer_score: float = Field(0.0, description="its window's no-answer score minus the span's score")
 
     class AnswerResult(BaseModel):
         question: str
         answers: list[AnswerOut]
         passages: list[PassageOut]
+        no_answer: bool = Field(False, description="true: the reader says the passages read hold no answer "
+                                                   "(answers is then empty)")
+        no_answer_reason: Optional[str] = None
 
     class AnswerResponse(BaseModel):
         results: list[AnswerResult]
@@ -124,10 +129,16 @@ def read_batch(pipeline: Any, questions: list[str], top_k: int) -> list[dict[str
     for n, question in enumerate(questions):
         passages = [{"passage_id": str(h.passage_id), "title": h.passage.title, "text": h.passage.text,
                      "score": float(h.score), "rank": h.rank} for h in result.hits[n]]
+        found = result.answers[n]
+        if found and found[0].no_answer:  # the reader abstains: no answers, a reason, still the passages read
+            out.append({"question": question, "answers": [], "passages": passages, "no_answer": True,
+                        "no_answer_reason": f"{NO_ANSWER_REASON}: {found[0].no_answer_score:.3g} > "
+                                            f"{pipeline.read_options.no_answer_threshold:.3g}"})
+            continue
         answers = [{"text": a.text, "score": a.score, "probability": a.probability, "passage_id": a.passage_id,
-                    "title": a.title, "start": a.start, "end": a.end, "passage_rank": a.passage_rank}
-                   for a in result.answers[n]]
-        out.append({"question": question, "answers": answers, "passages": passages})
+                    "title": a.title, "start": a.start, "end": a.end, "passage_rank": a.passage_rank,
+                    "no_answer_score": a.no_answer_score} for a in found]
+        out.append({"question": question, "answers": answers, "passages": passages, "no_answer": False})
     return out
 
 
@@ -194,6 +205,7 @@ def create_app(pipeline: Any, options: ServeOptions | None = None) -> Any:
         return {"status": "ok", "version": odqa.__version__, "model": options.model, "index": options.index,
                 "retriever": getattr(pipeline.retriever, "name", type(pipeline.retriever).__name__),
                 "corpus_size": len(pipeline.retriever.corpus), "top_k": options.top_k,
+                "no_answer_threshold": getattr(getattr(pipeline, "read_options", None), "no_answer_threshold", None),
                 "queued": batcher.queued, "batching": batcher.stats.as_dict()}
 
     @app.get("/", include_in_schema=False)

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Optional
 
 from odqa.errors import ConfigError
-from odqa.offline import OFFLINE_ALIASES, SHIPPED_READER
+from odqa.offline import SHIPPED_READER, missing_model_error
+from odqa.pipeline.abstention import THRESHOLD_AUTO, THRESHOLD_HELP, resolve_threshold
 from odqa.pipeline.quantization import QUANTIZE_CHOICES
 from odqa.pipeline.reading import DEFAULT_TOP_K
 from odqa.utils.args import parse_cli
@@ -45,6 +46,7 @@ class ServeArguments:
                 "(see `odqa infer --help` for what each costs).", "choices": list(QUANTIZE_CHOICES)})
     calibration_dataset: Optional[str] = field(default=None, metadata={
         "help": "With --quantize int8: MRC file whose (question, context) pairs calibrate int8 at start-up."})
+    no_answer_threshold: str = field(default=THRESHOLD_AUTO, metadata={"help": THRESHOLD_HELP})
     batch_size: int = field(default=32, metadata={"help": "Windows per forward pass of the reader."})
     max_batch_size: int = field(default=32, metadata={"help": "Questions read together (micro-batching)."})
     max_wait_ms: float = field(default=10.0, metadata={
@@ -60,12 +62,16 @@ def load_pipeline(args: ServeArguments):
     """The pipeline the server holds for its whole life (fails before binding if a path is wrong)."""
     from odqa.pipeline.pipeline import ODQAPipeline
 
-    for option, path in (("--model", args.model), ("--index", args.index)):
-        if not Path(path).exists() and not (option == "--model" and path.lower() in OFFLINE_ALIASES):
-            raise ConfigError(f"{option} {path}: not found.")
+    missing = missing_model_error(args.model, "reader")
+    if missing is not None:
+        raise missing
+    if not Path(args.index).exists():
+        raise ConfigError(f"--index {args.index}: not found; build it with `odqa index`.")
     quantize = None if args.quantize == "none" else args.quantize
     pipeline = ODQAPipeline.from_pretrained(args.model, args.index, batch_size=args.batch_size, quantize=quantize,
                                             show_progress=False, mmap=args.mmap)
+    pipeline.read_options.no_answer_threshold = resolve_threshold(args.no_answer_threshold,
+                                                                  pipeline.reader.no_answer_threshold)
     if args.calibration_dataset:
         from odqa.pipeline.cli import calibrate_from_file
 

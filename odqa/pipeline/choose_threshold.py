@@ -1,0 +1,92 @@
+"""`odqa choose-threshold`: choose the no-answer threshold on a labelled dev set and store it with the reader.
+
+The dev set must hold questions the collection cannot answer (SQuAD 2.0 / KLUE-MRC rows marked
+``is_impossible``, or flat rows with an empty answers list) beside answerable ones, read by the same
+reader, retriever and top-k you will serve with:
+
+  odqa infer --model models/my_reader --index models/my_index --dataset_path dev.json \\
+      --no_answer_threshold off --output_dir outputs/dev
+  odqa choose-threshold --dataset dev.json --nbest outputs/dev/nbest_predictions.json --reader models/my_reader
+
+The threshold is the one with the best overall EM (abstaining is right on an unanswerable question, wrong
+on an answerable one), searched as the official SQuAD 2.0 script's ``best_exact_thresh``; it is written to
+``<reader>/no_answer_threshold.json`` with how it was chosen, and from then on `odqa infer`, `odqa serve`
+and ``ODQAPipeline`` abstain above it (``--no_answer_threshold off`` to always answer again). Choose it on
+questions the reader was not trained on: on its own training articles it is over-confident.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from odqa.errors import ConfigError
+from odqa.utils.args import parse_cli
+
+
+@dataclass
+class ChooseThresholdArguments:
+    dataset: str = field(metadata={"help": "Labelled dev data with unanswerable questions (SQuAD 2.0 / KLUE-MRC "
+                                           "is_impossible, or flat rows with empty answers)."})
+    nbest: str = field(metadata={"help": "nbest_predictions.json of `odqa infer` (or `train-mrc --do_eval`) on "
+                                         "that dev set."})
+    reader: Optional[str] = field(default=None, metadata={
+        "help": "Reader folder to store the threshold in (no_answer_threshold.json); without it, only printed."})
+    metric: str = field(default="korquad_v2", metadata={
+        "help": "Rules of EM: korquad_v2 (KorQuAD normalization) or squad_v2.", "choices": ["korquad_v2", "squad_v2"]})
+    split: str = field(default="validation", metadata={"help": "Split to use when --dataset is a DatasetDict."})
+
+
+def choose_threshold(rows: list[dict], nbest: dict[str, list[dict]], metric: str = "korquad_v2",
+                     source: str = "nbest") -> dict:
+    """The best-EM threshold of always-answer predictions and their no-answer scores, with the figures
+    before and after (the record stored with the reader)."""
+    from odqa.metrics.cli import labelled_references_of, score_v2
+    from odqa.metrics.squad_v2 import RULES, best_threshold, raw_scores
+    from odqa.pipeline.abstention import no_answer_scores_from_nbest
+
+    asked = [r for r in rows if r["id"] in nbest]
+    references = labelled_references_of(asked)
+    if not references:
+        raise ConfigError(f"{source}: none of its questions is a labelled question of the dataset; read the same "
+                          "dev set with `odqa infer` first.")
+    predictions = {qid: (entries[0]["text"] if entries else "") for qid, entries in nbest.items()}
+    scores = no_answer_scores_from_nbest({q: nbest[q] for q in references}, source)
+    finite = [v for v in scores.values() if math.isfinite(v)]
+    # where abstaining on every question is best: a threshold below every score (the official script says 0.0)
+    _, threshold = best_threshold(predictions, raw_scores(predictions, references, RULES[metric])[0], scores,
+                                  {q: bool(v) for q, v in references.items()},
+                                  abstain_all=min(finite) - 1.0 if finite else 0.0)
+    always = score_v2(asked, predictions, metric, scores)
+    chosen = score_v2(asked, predictions, metric, scores, threshold)
+    return {"no_answer_threshold": threshold, "metric": metric, "questions": always["total"],
+            "has_answer": always.get("HasAns_total", 0), "no_answer": always.get("NoAns_total", 0),
+            "always_answer": {k: always[k] for k in ("exact", "f1", "HasAns_exact", "NoAns_exact") if k in always},
+            "with_threshold": {k: chosen[k] for k in ("exact", "f1", "HasAns_exact", "NoAns_exact", "answer_rate")
+                               if k in chosen}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    (args,) = parse_cli([ChooseThresholdArguments], argv, prog="odqa choose-threshold", description=__doc__)
+    from odqa.data.loading import read_mrc_rows
+    from odqa.errors import DataError
+    from odqa.pipeline.abstention import write_threshold
+    from odqa.utils.io import read_json
+
+    rows = read_mrc_rows(args.dataset, split=args.split)
+    nbest = read_json(args.nbest)
+    if not isinstance(nbest, dict) or not all(isinstance(v, list) for v in nbest.values()):
+        raise DataError(f"{args.nbest}: expected nbest_predictions.json ({{question id: [answers]}}).")
+    record = choose_threshold(rows, nbest, args.metric, args.nbest)
+    if not record["no_answer"]:
+        print(f"odqa choose-threshold: note: {args.dataset} has no unanswerable question, so the threshold only "
+              "learns when answering pays; choose it on data with questions the collection cannot answer.")
+    record.update({"dataset": args.dataset, "nbest": args.nbest,
+                   "chosen": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())})
+    if args.reader:
+        path = write_threshold(args.reader, record["no_answer_threshold"], record)
+        record["written"] = str(path)
+    print(json.dumps(record, ensure_ascii=False, indent=2))
+    return 0
