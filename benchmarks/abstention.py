@@ -111,16 +111,12 @@ def figures(questions: list[dict], read: dict[str, dict], threshold: float | Non
 
 
 def choose(questions: list[dict], read: dict[str, dict]) -> float:
-    """The best-overall-EM threshold on these questions (below every score if abstaining everywhere is best)."""
-    from odqa.metrics.squad_v2 import RULES, best_threshold, raw_scores
+    """The best-overall-EM threshold on these questions (what `odqa choose-threshold` picks)."""
+    from odqa.metrics.squad_v2 import choose_best_threshold
 
     references = {q["id"]: (q["golds"] if q["answerable"] else []) for q in questions}
-    predictions = {q: read[q]["text"] for q in references}
-    scores = {q: read[q]["no_answer_score"] for q in references}
-    finite = [v for v in scores.values() if math.isfinite(v)]
-    _, threshold = best_threshold(predictions, raw_scores(predictions, references, RULES["korquad_v2"])[0], scores,
-                                  {q: bool(v) for q, v in references.items()}, abstain_all=min(finite) - 1.0)
-    return threshold
+    return choose_best_threshold({q: read[q]["text"] for q in references}, references,
+                                 {q: read[q]["no_answer_score"] for q in references}, "korquad_v2")
 
 
 def curve(questions: list[dict], read: dict[str, dict]) -> list[tuple[float, float, float, float]]:

@@ -19,6 +19,7 @@ odqa's no-answer score is ``no_answer_score`` of the best answer: its window's n
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Mapping, Sequence
 
@@ -91,6 +92,18 @@ def best_threshold(predictions: Mapping[str, str], scores: Mapping[str, float],
     return 100.0 * best / len(scores), threshold
 
 
+def choose_best_threshold(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]],
+                          no_answer_scores: Mapping[str, float], metric: str = "korquad_v2") -> float:
+    """The threshold with the best overall EM that reproduces it when applied: the official search, except that
+    where abstaining on every question is best it is a value below every score (the official script says 0.0)."""
+    rules = RULES[metric]
+    finite = [v for v in no_answer_scores.values() if math.isfinite(v)]
+    _, threshold = best_threshold(predictions, raw_scores(predictions, references, rules)[0], no_answer_scores,
+                                  {q: bool(v) for q, v in references.items()},
+                                  abstain_all=min(finite) - 1.0 if finite else 0.0)
+    return threshold
+
+
 def _totals(exact: Mapping[str, float], f1: Mapping[str, float], qids: Sequence[str]) -> dict[str, float | int]:
     return {"exact": 100.0 * sum(exact[q] for q in qids) / len(qids),
             "f1": 100.0 * sum(f1[q] for q in qids) / len(qids), "total": len(qids)}
@@ -145,4 +158,4 @@ def compute_squad_v2(predictions: Mapping[str, str], references: Mapping[str, Se
     return out
 
 
-__all__ = ["compute_squad_v2", "best_threshold", "apply_threshold", "raw_scores", "RULES"]
+__all__ = ["compute_squad_v2", "best_threshold", "choose_best_threshold", "apply_threshold", "raw_scores", "RULES"]

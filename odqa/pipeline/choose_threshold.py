@@ -17,7 +17,6 @@ questions the reader was not trained on: on its own training articles it is over
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Optional
@@ -44,7 +43,7 @@ def choose_threshold(rows: list[dict], nbest: dict[str, list[dict]], metric: str
     """The best-EM threshold of always-answer predictions and their no-answer scores, with the figures
     before and after (the record stored with the reader)."""
     from odqa.metrics.cli import labelled_references_of, score_v2
-    from odqa.metrics.squad_v2 import RULES, best_threshold, raw_scores
+    from odqa.metrics.squad_v2 import choose_best_threshold
     from odqa.pipeline.abstention import no_answer_scores_from_nbest
 
     asked = [r for r in rows if r["id"] in nbest]
@@ -54,11 +53,7 @@ def choose_threshold(rows: list[dict], nbest: dict[str, list[dict]], metric: str
                           "dev set with `odqa infer` first.")
     predictions = {qid: (entries[0]["text"] if entries else "") for qid, entries in nbest.items()}
     scores = no_answer_scores_from_nbest({q: nbest[q] for q in references}, source)
-    finite = [v for v in scores.values() if math.isfinite(v)]
-    # where abstaining on every question is best: a threshold below every score (the official script says 0.0)
-    _, threshold = best_threshold(predictions, raw_scores(predictions, references, RULES[metric])[0], scores,
-                                  {q: bool(v) for q, v in references.items()},
-                                  abstain_all=min(finite) - 1.0 if finite else 0.0)
+    threshold = choose_best_threshold(predictions, references, scores, metric)
     always = score_v2(asked, predictions, metric, scores)
     chosen = score_v2(asked, predictions, metric, scores, threshold)
     return {"no_answer_threshold": threshold, "metric": metric, "questions": always["total"],
