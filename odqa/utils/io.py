@@ -150,3 +150,18 @@ def read_csv_rows(path: str | os.PathLike, required: str) -> Iterator[dict[str, 
         if not reader.fieldnames or required not in reader.fieldnames:
             raise DataError(f"{path}: header {reader.fieldnames} has no {required!r} column.")
         yield from reader
+
+
+def update_digest(digest, path: str | os.PathLike):
+    """Stream a file into ``digest`` (a hashlib object) 1 MB at a time, without reading it whole; returns it."""
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The hex sha256 of a file's bytes (weights files, datasets: what provenance records and checks use)."""
+    import hashlib
+
+    return update_digest(hashlib.sha256(), path).hexdigest()
