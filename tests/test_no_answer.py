@@ -399,3 +399,12 @@ def test_serve_says_no_answer_and_still_offers_the_passages(reader_dir):
         assert body["answers"] == [] and body["no_answer"] is True and "no_answer_score" in body["no_answer_reason"]
         assert len(body["passages"]) == 2
         assert client.get("/health").json()["no_answer_threshold"] == pipe.read_options.no_answer_threshold
+
+
+def test_ask_prints_an_abstention_with_the_guesses_after_it():
+    from odqa.pipeline.ask import format_answers
+
+    answers = apply_threshold([_answer("서울", 2.0), _answer("부산", 3.0)], 1.0)
+    text = format_answers("수도는?", answers)
+    assert "no answer" in text.splitlines()[1] and "서울" in text.splitlines()[2]
+    assert "no answer" not in format_answers("수도는?", apply_threshold([_answer("서울", 0.5)], 1.0))

@@ -21,6 +21,7 @@ from typing import Sequence
 
 from odqa.errors import ConfigError, DataError
 from odqa.offline import SHIPPED_READER
+from odqa.pipeline.abstention import THRESHOLD_AUTO, THRESHOLD_HELP, resolve_threshold
 from odqa.pipeline.answers import Answer
 from odqa.pipeline.reading import DEFAULT_TOP_K
 from odqa.utils.io import update_digest
@@ -85,6 +86,9 @@ def format_answers(question: str, answers: Sequence[Answer], context_chars: int 
     lines = [f"Q: {question}"]
     if not answers:
         lines.append("  (no answer found in the retrieved passages)")
+    elif answers[0].no_answer:
+        lines.append(f"  (no answer: the passages read do not seem to hold it — no_answer_score "
+                     f"{answers[0].no_answer_score:.3g} is above the threshold; the reader's best guesses follow)")
     for rank, answer in enumerate(answers, 1):
         lines.append(f"{rank}. {answer.text}    score {answer.score:.2f} · p {answer.probability:.2f} · "
                      f"{answer.title or '(untitled)'} [passage {answer.passage_id}, retrieved #{answer.passage_rank}]")
@@ -108,14 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache_dir", default=None,
                         help="Where indexes are cached (default: $ODQA_HOME/indexes, i.e. ~/.cache/odqa/indexes).")
     parser.add_argument("--context_chars", type=int, default=80, help="Passage characters shown on each side.")
+    parser.add_argument("--no_answer_threshold", default=THRESHOLD_AUTO, help=THRESHOLD_HELP)
     parser.add_argument("--json", action="store_true", help="Print the answers as JSON (for scripts).")
     return parser
 
 
 def ask(question: str, corpus: Sequence[str], model: str = SHIPPED_READER, top_k: int = DEFAULT_TOP_K,
-        num_answers: int = 3, retrieval_tokenizer: str | None = None, cache_dir: str | Path | None = None
-        ) -> list[Answer]:
-    """Answer one question from ``corpus`` files (index cached by content): the library call behind `odqa ask`."""
+        num_answers: int = 3, retrieval_tokenizer: str | None = None, cache_dir: str | Path | None = None,
+        no_answer_threshold: str | float | None = THRESHOLD_AUTO) -> list[Answer]:
+    """Answer one question from ``corpus`` files (index cached by content): the library call behind `odqa ask`.
+    With a no-answer threshold (the reader's stored one by default), abstaining answers have ``no_answer``."""
     from odqa.pipeline.pipeline import ODQAPipeline
     from odqa.pipeline.reading import ExtractiveReader, ReadOptions
     from odqa.retrieval.tokenizers import DEFAULT_TOKENIZER
@@ -129,7 +135,9 @@ def ask(question: str, corpus: Sequence[str], model: str = SHIPPED_READER, top_k
     retriever, _ = cached_retriever(list(map(str, corpus)), retrieval_tokenizer or DEFAULT_TOKENIZER,
                                     Path(cache_dir) if cache_dir else None)
     reader = ExtractiveReader.from_pretrained(model, show_progress=False)
-    pipeline = ODQAPipeline(retriever, reader, ReadOptions(add_title=reader.trained_with_titles))
+    threshold = resolve_threshold(no_answer_threshold, reader.no_answer_threshold)
+    pipeline = ODQAPipeline(retriever, reader, ReadOptions(add_title=reader.trained_with_titles,
+                                                           no_answer_threshold=threshold))
     return pipeline(question.strip(), top_k=top_k, num_answers=num_answers)
 
 
@@ -139,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_cli_logging()
     answers = ask(args.question, args.corpus, args.model, args.top_k, args.num_answers, args.retrieval_tokenizer,
-                  args.cache_dir)
+                  args.cache_dir, args.no_answer_threshold)
     if args.json:
         print(json.dumps({"question": args.question, "answers": [a.to_dict(with_passage=True) for a in answers]},
                          ensure_ascii=False, indent=2))
