@@ -107,9 +107,10 @@ class ExtractiveReader:
         from odqa.reader.modeling import load_reader
         from odqa.reader.tokenizer import load_tokenizer
 
-        model = quantize_reader(load_reader(path), quantize)
-        reader = cls(model, load_tokenizer(tokenizer or path), window, batch_size, show_progress, calibration_windows)
-        reader.no_answer_threshold = read_stored_threshold(resolve_model_name(path))
+        folder = resolve_model_name(path)  # an alias becomes its folder once, for the model, tokenizer and threshold
+        model = quantize_reader(load_reader(folder), quantize)
+        reader = cls(model, load_tokenizer(tokenizer or folder), window, batch_size, show_progress, calibration_windows)
+        reader.no_answer_threshold = read_stored_threshold(folder)
         return reader
 
     @property
