@@ -24,6 +24,7 @@ from transformers.modeling_outputs import QuestionAnsweringModelOutput
 from odqa.errors import ConfigError
 from odqa.offline import missing_model_error, resolve_model_name
 from odqa.reader.heads import HEADS, build_head, check_head  # noqa: F401  (HEADS re-exported)
+from odqa.utils.progress import quiet_weight_loading
 
 logger = logging.getLogger(__name__)
 
@@ -323,7 +324,8 @@ def load_encoder(name_or_path: str, **kwargs: Any) -> PreTrainedModel:
     """A bare encoder (``AutoModel``) by alias, hub name or folder, with the same clear errors as the reader."""
     path = resolve_model_name(name_or_path)
     _load_config(path, name_or_path)
-    return AutoModel.from_pretrained(path, **kwargs)
+    with quiet_weight_loading():
+        return AutoModel.from_pretrained(path, **kwargs)
 
 
 def load_reader(path: str, **kwargs: Any) -> ODQAForQuestionAnswering:
@@ -338,7 +340,8 @@ def load_reader(path: str, **kwargs: Any) -> ODQAForQuestionAnswering:
             f"{path}: not a trained reader (config.json has no `odqa_head` and is not a *ForQuestionAnswering "
             "model); train one first, or build a new reader with get_model()."
         )
-    return get_model(path, **kwargs)
+    with quiet_weight_loading():
+        return get_model(path, **kwargs)
 
 
 # ---------------------------------------------------------------------------- introspection

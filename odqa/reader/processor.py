@@ -178,7 +178,7 @@ class QAProcessor:
         """Cut each question to ``max_query_length`` tokens, at a token boundary."""
         limit = self.config.max_query_length
         encoded = self.tokenizer([q.lstrip() for q in questions], add_special_tokens=False,
-                                 return_offsets_mapping=True)
+                                 return_offsets_mapping=True, verbose=False)  # the warning below says it better
         out, cut = [], 0
         for question, offsets in zip(questions, encoded["offset_mapping"]):
             question = question.lstrip()

@@ -118,7 +118,8 @@ class HFTokenizer:
         out: list[list[str]] = []
         starts = range(0, len(texts), _CHUNK)
         for i in progress(len(starts), show_progress, self.spec, starts, unit=f"chunk of {_CHUNK}"):
-            ids = self._tok(texts[i:i + _CHUNK], add_special_tokens=False)["input_ids"]
+            # verbose=False: a passage longer than the model's window is fine here (nothing runs the model)
+            ids = self._tok(texts[i:i + _CHUNK], add_special_tokens=False, verbose=False)["input_ids"]
             out.extend(self._tok.convert_ids_to_tokens(x) for x in ids)
         return out
 

@@ -33,3 +33,23 @@ def datasets_progress(enabled: bool) -> Iterator[None]:
     finally:
         if was_enabled and not enabled:
             ds_logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
+def quiet_weight_loading() -> Iterator[None]:
+    """No "Loading weights" bar from ``transformers`` while a model loads, then as it was.
+
+    Loading a reader takes a second: a bar for it is noise in a notebook and in a server log (the rule
+    above: library calls show bars only for long work). Warnings about missing or unexpected weights
+    still print: they are logged, not drawn.
+    """
+    from transformers.utils import logging as tf_logging
+
+    was_enabled = tf_logging.is_progress_bar_enabled()
+    if was_enabled:
+        tf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            tf_logging.enable_progress_bar()
