@@ -256,6 +256,33 @@ def test_best_threshold_and_answer_rate_by_hand():
         compute_squad_v2(preds, references, {"a": 0.0}, metric="korquad_v2")
 
 
+def test_best_threshold_with_a_limit_on_the_has_answer_drop():
+    from odqa.metrics.squad_v2 import choose_best_threshold
+
+    references = {"a": ["서울"], "b": [], "c": ["부산"], "d": []}
+    preds = {"a": "서울", "b": "대전", "c": "부산", "d": "인천"}
+    scores = {"a": -2.0, "b": 1.0, "c": 2.0, "d": 1.5}
+    # best overall EM answers a only (75, HasAns 50); within 10 points of always answering (HasAns 100) the
+    # only threshold answers everything
+    assert choose_best_threshold(preds, references, scores) == -2.0
+    assert choose_best_threshold(preds, references, scores, max_has_answer_drop=50) == -2.0
+    assert choose_best_threshold(preds, references, scores, max_has_answer_drop=10) == 2.0
+    # a threshold answers every question of its score or none: e (right) ties with b and f (wrong), so
+    # "a and e answered, b and f not" (5 of 7 right) is no threshold, whatever order the tie is visited in;
+    # of the real ones with a and e answered, 2.0 is best (4 of 7 right; 1.0 gives 3 of 7)
+    references.update(e=["대구"], f=[], g=["광주"])
+    preds.update(e="대구", f="목포", g="광주")
+    scores.update(e=1.0, f=1.0, g=2.0)
+    for order in (["a", "e", "b", "f", "c", "g", "d"], ["a", "b", "f", "e", "c", "g", "d"]):
+        ordered = {q: scores[q] for q in order}
+        threshold = choose_best_threshold(preds, references, ordered, max_has_answer_drop=50)
+        assert threshold == 2.0
+        applied = compute_squad_v2(preds, references, ordered, threshold, metric="korquad_v2")
+        assert applied["exact"] == pytest.approx(400 / 7) and applied["HasAns_exact"] == 100.0
+    with pytest.raises(ConfigError, match="at least 0"):
+        choose_best_threshold(preds, references, scores, max_has_answer_drop=-1)
+
+
 # ---------------------------------------------------------------- the decision
 def _answer(text: str, no_answer_score: float) -> Answer:
     return Answer(text=text, score=1.0, reader_score=1.0, probability=1.0, passage_id="p", title="", start=0,

@@ -71,36 +71,57 @@ def apply_threshold(scores: Mapping[str, float], no_answer_scores: Mapping[str, 
 
 def best_threshold(predictions: Mapping[str, str], scores: Mapping[str, float],
                    no_answer_scores: Mapping[str, float], has_answer: Mapping[str, bool],
-                   abstain_all: float = 0.0) -> tuple[float, float]:
+                   abstain_all: float = 0.0, min_has_answer: float | None = None) -> tuple[float, float]:
     """(best total 0–100, its threshold): start from abstaining everywhere, answer questions in order of
     rising no-answer score, keep the best running total (ties keep the lower threshold).
 
     When abstaining everywhere is best, the threshold is ``abstain_all``: 0.0 in the official script (which
     then does not reproduce that total); :func:`odqa.pipeline.choose_threshold.choose_threshold` passes a
-    value below every score, so the stored threshold gives the figure it was chosen for."""
-    current = best = sum(1 for qid in scores if not has_answer[qid])
-    threshold = abstain_all
-    for qid in sorted(no_answer_scores, key=lambda k: no_answer_scores[k]):
-        if qid not in scores:
-            continue
+    value below every score, so the stored threshold gives the figure it was chosen for.
+
+    ``min_has_answer`` (a sum of per-question scores over the answerable questions) keeps only thresholds
+    whose answerable questions still score at least that much; a threshold is then only taken after the
+    last of the questions that share its score (a threshold answers all of them or none)."""
+    ordered = [qid for qid in sorted(no_answer_scores, key=lambda k: no_answer_scores[k]) if qid in scores]
+    current = sum(1 for qid in scores if not has_answer[qid])
+    answered = 0.0  # running total over the answerable questions answered so far
+    constrained = min_has_answer is not None
+    best, threshold = (-1, abstain_all) if constrained and min_has_answer > 0 else (current, abstain_all)
+    for n, qid in enumerate(ordered):
         if has_answer[qid]:
             current += scores[qid]
+            answered += scores[qid]
         else:
             current += -1 if predictions.get(qid, "") else 0
+        if constrained:
+            last_of_tie = n + 1 == len(ordered) or no_answer_scores[ordered[n + 1]] != no_answer_scores[qid]
+            if not last_of_tie or answered < min_has_answer - 1e-9:
+                continue
         if current > best:
             best, threshold = current, no_answer_scores[qid]
     return 100.0 * best / len(scores), threshold
 
 
 def choose_best_threshold(predictions: Mapping[str, str], references: Mapping[str, Sequence[str]],
-                          no_answer_scores: Mapping[str, float], metric: str = "korquad_v2") -> float:
+                          no_answer_scores: Mapping[str, float], metric: str = "korquad_v2",
+                          max_has_answer_drop: float | None = None) -> float:
     """The threshold with the best overall EM that reproduces it when applied: the official search, except that
-    where abstaining on every question is best it is a value below every score (the official script says 0.0)."""
+    where abstaining on every question is best it is a value below every score (the official script says 0.0).
+
+    ``max_has_answer_drop`` (EM points): only thresholds that keep HasAns EM within that many points of
+    always answering, for users to whom a missed answer costs more than a wrong one."""
     rules = RULES[metric]
     finite = [v for v in no_answer_scores.values() if math.isfinite(v)]
-    _, threshold = best_threshold(predictions, raw_scores(predictions, references, rules)[0], no_answer_scores,
-                                  {q: bool(v) for q, v in references.items()},
-                                  abstain_all=min(finite) - 1.0 if finite else 0.0)
+    exact = raw_scores(predictions, references, rules)[0]
+    has_answer = {q: bool(v) for q, v in references.items()}
+    min_has_answer = None
+    if max_has_answer_drop is not None:
+        if max_has_answer_drop < 0:
+            raise ConfigError(f"max_has_answer_drop must be at least 0 EM points (got {max_has_answer_drop}).")
+        answerable = [q for q in references if has_answer[q] and q in no_answer_scores]
+        min_has_answer = sum(exact[q] for q in answerable) - max_has_answer_drop / 100.0 * len(answerable)
+    _, threshold = best_threshold(predictions, exact, no_answer_scores, has_answer,
+                                  abstain_all=min(finite) - 1.0 if finite else 0.0, min_has_answer=min_has_answer)
     return threshold
 
 

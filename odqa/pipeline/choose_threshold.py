@@ -13,6 +13,10 @@ on an answerable one), searched as the official SQuAD 2.0 script's ``best_exact_
 ``<reader>/no_answer_threshold.json`` with how it was chosen, and from then on `odqa infer`, `odqa serve`
 and ``ODQAPipeline`` abstain above it (``--no_answer_threshold off`` to always answer again). Choose it on
 questions the reader was not trained on: on its own training articles it is over-confident.
+
+Where most dev questions have no answer, the best-EM threshold abstains a lot, answerable questions
+included; ``--max_has_answer_drop 5`` takes the best overall EM among thresholds that keep HasAns EM
+within 5 points of always answering (benchmarks/abstention.py measures both rules).
 """
 from __future__ import annotations
 
@@ -36,10 +40,15 @@ class ChooseThresholdArguments:
     metric: str = field(default="korquad_v2", metadata={
         "help": "Rules of EM: korquad_v2 (KorQuAD normalization) or squad_v2.", "choices": ["korquad_v2", "squad_v2"]})
     split: str = field(default="validation", metadata={"help": "Split to use when --dataset is a DatasetDict."})
+    max_has_answer_drop: Optional[float] = field(default=None, metadata={
+        "help": "EM points: choose the best overall EM among thresholds that keep HasAns EM (the answerable "
+                "questions) within this many points of always answering. Default: no limit (the SQuAD 2.0 "
+                "best-EM threshold). Where most dev questions have no answer, the best-EM threshold abstains "
+                "a lot; set e.g. 5 when a missed answer costs you more than a wrong one."})
 
 
 def choose_threshold(rows: list[dict], nbest: dict[str, list[dict]], metric: str = "korquad_v2",
-                     source: str = "nbest") -> dict:
+                     source: str = "nbest", max_has_answer_drop: float | None = None) -> dict:
     """The best-EM threshold of always-answer predictions and their no-answer scores, with the figures
     before and after (the record stored with the reader)."""
     from odqa.metrics.cli import labelled_references_of, score_v2
@@ -53,10 +62,12 @@ def choose_threshold(rows: list[dict], nbest: dict[str, list[dict]], metric: str
                           "dev set with `odqa infer` first.")
     predictions = {qid: (entries[0]["text"] if entries else "") for qid, entries in nbest.items()}
     scores = no_answer_scores_from_nbest({q: nbest[q] for q in references}, source)
-    threshold = choose_best_threshold(predictions, references, scores, metric)
+    threshold = choose_best_threshold(predictions, references, scores, metric, max_has_answer_drop)
     always = score_v2(asked, predictions, metric, scores)
     chosen = score_v2(asked, predictions, metric, scores, threshold)
-    return {"no_answer_threshold": threshold, "metric": metric, "questions": always["total"],
+    rule = "best overall EM" + ("" if max_has_answer_drop is None else
+                                f" with HasAns EM within {max_has_answer_drop:g} points of always answering")
+    return {"no_answer_threshold": threshold, "metric": metric, "rule": rule, "questions": always["total"],
             "has_answer": always.get("HasAns_total", 0), "no_answer": always.get("NoAns_total", 0),
             "always_answer": {k: always[k] for k in ("exact", "f1", "HasAns_exact", "NoAns_exact") if k in always},
             "with_threshold": {k: chosen[k] for k in ("exact", "f1", "HasAns_exact", "NoAns_exact", "answer_rate")
@@ -74,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     nbest = read_json(args.nbest)
     if not isinstance(nbest, dict) or not all(isinstance(v, list) for v in nbest.values()):
         raise DataError(f"{args.nbest}: expected nbest_predictions.json ({{question id: [answers]}}).")
-    record = choose_threshold(rows, nbest, args.metric, args.nbest)
+    record = choose_threshold(rows, nbest, args.metric, args.nbest, args.max_has_answer_drop)
     if not record["no_answer"]:
         print(f"odqa choose-threshold: note: {args.dataset} has no unanswerable question, so the threshold only "
               "learns when answering pays; choose it on data with questions the collection cannot answer.")
