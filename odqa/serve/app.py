@@ -1,19 +1,40 @@
-"""The FastAPI application: ``POST /answer``, ``POST /retrieve``, ``GET /health``, ``GET /`` (the page).
+"""The FastAPI application: ``POST /answer``, ``POST /retrieve``, ``GET /health``, ``GET /metrics``,
+``GET /`` (the page).
 
-``create_app(pipeline)`` takes an already loaded ``ODQAPipeline`` (it loads once, at start-up, in the
-CLI). Every error a client can cause is a 4xx whose JSON body is ``{"detail": "<one line>"}``; a full
-queue is a 503 with ``Retry-After``. The schema is at ``/openapi.json``.
+``create_app(pipeline)`` takes an already loaded ``ODQAPipeline``, or ``create_app(loader=...)`` a function
+that loads it: the server then binds at once, ``/health`` says ``loading`` (503) until the pipeline is ready,
+and questions get 503 with ``Retry-After`` meanwhile, so a load balancer waits for the model instead of
+failing requests. Every error a client can cause is a 4xx whose JSON body is ``{"detail": "<one line>"}``;
+a full queue, a server still loading or shutting down (``drain(app)``) is a 503 with ``Retry-After``. With
+API keys every route but ``GET /health`` and the page needs one (401 otherwise). Each response carries
+``X-Request-ID`` (the client's, or a new one), and each request is one access-log line. The schema is
+at ``/openapi.json``.
 
 (No ``from __future__ import annotations`` here: FastAPI reads the endpoint annotations at run time,
 and the request models are local to ``create_app``.)
 """
 import contextlib
-from dataclasses import dataclass
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from odqa.pipeline.abstention import NO_ANSWER_REASON
+from odqa.serve.access import (
+    OPEN_PATHS,
+    AccessRecord,
+    access_line,
+    access_logger,
+    match_key,
+    presented_key,
+    request_id,
+)
 from odqa.serve.batching import MicroBatcher, Overloaded
+from odqa.serve.metrics import ServeMetrics, route_label
+
+logger = logging.getLogger("odqa.serve")
 
 PAGE = Path(__file__).with_name("static") / "index.html"
 
@@ -32,6 +53,11 @@ class ServeOptions:
     max_queue: int = 256  # requests waiting; more get 503
     model: str = ""
     index: str = ""
+    api_keys: list[str] = field(default_factory=list)  # empty: no authentication
+    cors_origins: list[str] = field(default_factory=list)
+    log_format: str = "text"  # or "json": one JSON object per access-log line
+    log_questions: bool = False  # question texts in the access log
+    access_log: bool = True
 
 
 def _schemas():
@@ -121,10 +147,16 @@ def _int(value: Any, name: str, default: int, maximum: int) -> int:
     return value
 
 
-def read_batch(pipeline: Any, questions: list[str], top_k: int) -> list[dict[str, Any]]:
+def read_batch(pipeline: Any, questions: list[str], top_k: int,
+               on_timings: Callable[[int, dict[str, float]], None] | None = None) -> list[dict[str, Any]]:
     """One pipeline call for many questions -> per question: answers and the passages they came from."""
     result = pipeline.run([{"id": str(n), "question": q} for n, q in enumerate(questions)], top_k,
                           show_progress=False)
+    if on_timings is not None:
+        timings = dict(result.timings)
+        if "total" in timings and "retrieve" in timings:
+            timings["read"] = timings["total"] - timings["retrieve"]
+        on_timings(len(questions), timings)
     out = []
     for n, question in enumerate(questions):
         passages = [{"passage_id": str(h.passage_id), "title": h.passage.title, "text": h.passage.text,
@@ -142,29 +174,138 @@ def read_batch(pipeline: Any, questions: list[str], top_k: int) -> list[dict[str
     return out
 
 
-def create_app(pipeline: Any, options: ServeOptions | None = None) -> Any:
-    """The ASGI app serving ``pipeline`` (loaded once, shared by every request)."""
+class AppState:
+    """What the routes share: the pipeline once loaded, and whether the server is loading/ready/draining."""
+
+    def __init__(self, pipeline: Any = None) -> None:
+        self.pipeline = pipeline
+        self.load_error: BaseException | None = None
+        self.draining = False
+        self.ready_at: float | None = time.time() if pipeline is not None else None
+
+    @property
+    def status(self) -> str:
+        if self.draining:
+            return "draining"
+        if self.load_error is not None:
+            return "failed"
+        return "ok" if self.pipeline is not None else "loading"
+
+
+def drain(app: Any) -> None:
+    """Begin a graceful shutdown: new requests get 503 + Retry-After; those already accepted finish."""
+    app.state.odqa.draining = True
+
+
+def _retry_later(detail: str, seconds: int = 1) -> Any:
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": str(seconds)})
+
+
+def create_app(pipeline: Any = None, options: ServeOptions | None = None, loader: Callable[[], Any] | None = None,
+               on_load_failure: Callable[[BaseException], None] | None = None) -> Any:
+    """The ASGI app serving ``pipeline`` (loaded once, shared by every request), or the one ``loader`` returns
+    (called in a thread at start-up; ``on_load_failure(err)`` is called if it raises)."""
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import FileResponse, JSONResponse
+    from fastapi.responses import FileResponse, JSONResponse, Response
     from starlette.concurrency import run_in_threadpool
 
     import odqa
 
+    if (pipeline is None) == (loader is None):
+        raise ValueError("create_app needs a pipeline or a loader (one of them).")
     options = options or ServeOptions()
+    state = AppState(pipeline)
     AskRequest, AnswerResponse, RetrieveResponse = _schemas()
-    batcher = MicroBatcher(lambda qs, k: read_batch(pipeline, qs, k), options.max_batch_size, options.max_wait_ms,
-                           options.max_queue)
+    batcher = MicroBatcher(lambda qs, k: read_batch(state.pipeline, qs, k, metrics.observe_batch),
+                           options.max_batch_size, options.max_wait_ms, options.max_queue)
+    metrics = ServeMetrics(queue_depth=lambda: batcher.queued, ready=lambda: float(state.status == "ok"))
+
+    def describe() -> None:
+        p = state.pipeline
+        metrics.describe(version=odqa.__version__, model=options.model, index=options.index,
+                         retriever=getattr(p.retriever, "name", type(p.retriever).__name__) if p else "",
+                         no_answer_threshold=getattr(getattr(p, "read_options", None), "no_answer_threshold", None))
+
+    def load() -> None:
+        started = time.perf_counter()
+        try:
+            state.pipeline = loader()
+        except Exception as err:  # noqa: BLE001 - reported, and the server is told to stop
+            from odqa.errors import ODQAError
+
+            state.load_error = err
+            if isinstance(err, ODQAError):  # a clear message of ours: no traceback
+                logger.error("loading the pipeline failed: %s", err)
+            else:
+                logger.exception("loading the pipeline failed")
+            if on_load_failure is not None:
+                on_load_failure(err)
+            return
+        state.ready_at = time.time()
+        describe()
+        logger.info("ready in %.1f s: questions are answered from now on.", time.perf_counter() - started)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         await batcher.start()
+        if state.pipeline is None:
+            threading.Thread(target=load, name="odqa-load", daemon=True).start()
+        else:
+            describe()
         yield
         await batcher.stop()
 
     app = FastAPI(title="odqa", version=odqa.__version__, lifespan=lifespan,
                   description="Open-domain question answering: retrieve passages, read the answer span.")
     app.state.batcher = batcher
+    app.state.odqa = state
+    app.state.metrics = metrics
+    if options.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=options.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+                           expose_headers=["X-Request-ID"])
+
+    @app.middleware("http")
+    async def gate(request: Request, call_next):
+        """Request id, API key, loading/draining, then the route; counted and logged once, whatever happened."""
+        path = request.url.path
+        record = AccessRecord(request_id(request.headers), request.method, route_label(path))
+        request.state.access = record
+        is_open = request.method == "GET" and path in OPEN_PATHS
+        if options.api_keys and not is_open and request.method != "OPTIONS":
+            record.key_id = match_key(presented_key(request.headers), options.api_keys)
+        if state.draining and path != "/health":
+            metrics.rejected.labels("draining").inc()
+            response = _retry_later("the server is shutting down; retry on another instance or shortly.", 5)
+        elif options.api_keys and not is_open and request.method != "OPTIONS" and record.key_id is None:
+            metrics.unauthorized.inc()
+            given = presented_key(request.headers) is not None
+            response = JSONResponse({"detail": "wrong API key." if given else "this server needs an API key: "
+                                     "send \"Authorization: Bearer <key>\" or \"X-API-Key: <key>\"."},
+                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        elif state.status in ("loading", "failed") and path in ("/answer", "/retrieve"):
+            metrics.rejected.labels("loading").inc()
+            response = _retry_later("the model is still loading; retry shortly." if state.status == "loading"
+                                    else "the pipeline failed to load; see the server log.", 2)
+        else:
+            try:
+                response = await call_next(request)
+            except Exception:
+                logger.exception("request %s (%s %s) failed", record.request_id, request.method, path)
+                response = JSONResponse({"detail": f"internal error (request id {record.request_id}); see the "
+                                                   "server log."}, status_code=500)
+        response.headers["X-Request-ID"] = record.request_id
+        record.status = response.status_code
+        metrics.requests.labels(record.route, str(response.status_code)).inc()
+        metrics.request_seconds.labels(record.route).observe(time.perf_counter() - record.started)
+        if options.access_log:
+            access_logger.info(access_line(record, options.log_format, options.log_questions))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, err: RequestValidationError):
@@ -181,32 +322,53 @@ def create_app(pipeline: Any, options: ServeOptions | None = None) -> Any:
 
     @app.exception_handler(Overloaded)
     async def overloaded(request: Request, err: Overloaded):
-        return JSONResponse({"detail": f"server busy ({err}); retry shortly."}, status_code=503,
-                            headers={"Retry-After": "1"})
+        metrics.rejected.labels("overloaded").inc()
+        return _retry_later(f"server busy ({err}); retry shortly.")
 
     @app.post("/answer", response_model=AnswerResponse, summary="Answer one or several questions")
-    async def answer(body: AskRequest) -> dict[str, Any]:
+    async def answer(body: AskRequest, request: Request) -> dict[str, Any]:
         questions, top_k, num_answers = parse_request(body, options, options.top_k)
-        results = await batcher.submit(questions, top_k)
+        record: AccessRecord = request.state.access
+        record.questions, record.top_k = questions, top_k
+        meta: dict[str, Any] = {}
+        results = await batcher.submit(questions, top_k, meta)
+        record.batch_id = meta.get("batch_id")
+        record.no_answer = sum(1 for r in results if r["no_answer"])
+        metrics.questions.inc(len(questions))
+        metrics.abstentions.inc(record.no_answer)
         return {"results": [{**r, "answers": r["answers"][:num_answers]} for r in results]}
 
     @app.post("/retrieve", response_model=RetrieveResponse, summary="Retrieve passages only")
-    async def retrieve(body: AskRequest) -> dict[str, Any]:
+    async def retrieve(body: AskRequest, request: Request) -> dict[str, Any]:
         questions, top_k, _ = parse_request(body, options, options.top_k)
-        retriever = pipeline.retriever
+        record: AccessRecord = request.state.access
+        record.questions, record.top_k = questions, top_k
+        retriever = state.pipeline.retriever
         hits = await run_in_threadpool(retriever.retrieve, questions, top_k)
         corpus = retriever.corpus
         return {"results": [{"question": q, "passages": [
             {"passage_id": h.passage_id, "title": corpus[h.passage_id].title, "text": corpus[h.passage_id].text,
              "score": h.score, "rank": h.rank} for h in hs]} for q, hs in zip(questions, hits)]}
 
-    @app.get("/health", summary="Model, index, corpus size, version, batching statistics")
-    async def health() -> dict[str, Any]:
+    @app.get("/health", summary="ok (200) once ready; loading, draining or failed (503) otherwise")
+    async def health() -> Any:
+        status = state.status
+        if status != "ok":
+            return JSONResponse({"status": status, "version": odqa.__version__, "model": options.model,
+                                 "index": options.index}, status_code=503, headers={"Retry-After": "2"})
+        p = state.pipeline
         return {"status": "ok", "version": odqa.__version__, "model": options.model, "index": options.index,
-                "retriever": getattr(pipeline.retriever, "name", type(pipeline.retriever).__name__),
-                "corpus_size": len(pipeline.retriever.corpus), "top_k": options.top_k,
-                "no_answer_threshold": getattr(getattr(pipeline, "read_options", None), "no_answer_threshold", None),
+                "retriever": getattr(p.retriever, "name", type(p.retriever).__name__),
+                "corpus_size": len(p.retriever.corpus), "top_k": options.top_k,
+                "no_answer_threshold": getattr(getattr(p, "read_options", None), "no_answer_threshold", None),
+                "auth": bool(options.api_keys), "ready_since": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                            time.gmtime(state.ready_at)),
                 "queued": batcher.queued, "batching": batcher.stats.as_dict()}
+
+    @app.get("/metrics", summary="Prometheus metrics (text format)")
+    async def prometheus_metrics() -> Any:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
 
     @app.get("/", include_in_schema=False)
     async def page() -> Any:

@@ -25,6 +25,7 @@ class _Request:
     questions: list[str]
     top_k: int
     future: asyncio.Future
+    meta: dict | None = None  # the worker writes "batch_id" here (the access log's batch id)
 
 
 @dataclass
@@ -57,6 +58,7 @@ class MicroBatcher:
         self.stats = BatchStats()
         self._queue: asyncio.Queue[_Request] | None = None
         self._worker: asyncio.Task | None = None
+        self._batch_ids = 0
 
     async def start(self) -> None:
         self._queue = asyncio.Queue(maxsize=self.max_queue)
@@ -74,10 +76,11 @@ class MicroBatcher:
     def queued(self) -> int:
         return self._queue.qsize() if self._queue is not None else 0
 
-    async def submit(self, questions: list[str], top_k: int) -> list[Any]:
+    async def submit(self, questions: list[str], top_k: int, meta: dict | None = None) -> list[Any]:
+        """The results for ``questions``; ``meta["batch_id"]`` says which pipeline call read them."""
         if self._queue is None:
             raise RuntimeError("MicroBatcher.start() was not awaited (the app's lifespan starts it).")
-        request = _Request(list(questions), top_k, asyncio.get_running_loop().create_future())
+        request = _Request(list(questions), top_k, asyncio.get_running_loop().create_future(), meta)
         try:
             self._queue.put_nowait(request)
         except asyncio.QueueFull:
@@ -108,6 +111,10 @@ class MicroBatcher:
 
     async def _run_group(self, loop: asyncio.AbstractEventLoop, group: list[_Request], top_k: int) -> None:
         questions = [q for r in group for q in r.questions]
+        self._batch_ids += 1
+        for r in group:
+            if r.meta is not None:
+                r.meta["batch_id"] = self._batch_ids
         try:
             results = await loop.run_in_executor(None, self.run, questions, top_k)
         except Exception as err:  # noqa: BLE001 - every waiting request gets the error, the worker goes on
