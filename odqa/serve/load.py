@@ -96,14 +96,15 @@ def send(url: str, kind: str, question: Optional[str], key: Optional[str], max_c
 def run_load(url: str, questions: list[str], clients: int = 4, requests_per_client: int = 10,
              key: Optional[str] = None, bad_every: int = 0, burst: int = 0, max_chars: int = 1000) -> LoadReport:
     """``clients`` threads send ``requests_per_client`` requests each (every ``bad_every``-th one bad, cycling
-    through BAD_KINDS), then ``burst`` good requests are fired at once (to go past ``--max_queue``)."""
+    through BAD_KINDS, each client starting at another kind), then ``burst`` good requests are fired at once (to go past ``--max_queue``)."""
     report = LoadReport()
     lock = threading.Lock()
 
     def client(c: int) -> None:
         for n in range(requests_per_client):
             question = questions[(c * requests_per_client + n) % len(questions)]
-            kind = BAD_KINDS[(n // bad_every) % len(BAD_KINDS)] if bad_every and (n + 1) % bad_every == 0 else "good"
+            bad = bool(bad_every) and (n + 1) % bad_every == 0  # the k-th bad one of client c: kind c + k
+            kind = BAD_KINDS[(c + (n + 1) // max(bad_every, 1) - 1) % len(BAD_KINDS)] if bad else "good"
             reply = send(url, kind, question, key, max_chars)
             with lock:
                 report.replies.append(reply)
