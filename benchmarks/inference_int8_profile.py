@@ -37,7 +37,7 @@ def main() -> int:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from odqa.pipeline.quantization import quantize_reader
+    from odqa.runtime.quantization import quantize_reader
     from odqa.reader.modeling import load_reader
 
     model = load_reader(str(find_reader(args.reader))).eval()

@@ -45,7 +45,7 @@ def main() -> int:
     import torch
     from transformers import DataCollatorWithPadding
 
-    from odqa.pipeline.quantization import StaticInt8Reader, _encoder_module, calibration_sample
+    from odqa.runtime.quantization import StaticInt8Reader, _encoder_module, calibration_sample
     from odqa.reader.modeling import load_reader
     from odqa.reader.processor import QAProcessor, WindowConfig, model_inputs
     from odqa.reader.tokenizer import load_tokenizer

@@ -44,7 +44,7 @@ def probe_curve(every_minutes: float, dataset: Path, max_questions: int | None, 
     """A learning-curve callback scoring ``dataset`` (gold passage) every ``every_minutes`` of training."""
     from reader_learning import LearningCurve
 
-    from odqa.pipeline.answers import PassageToRead
+    from odqa.reader.answers import PassageToRead
     from odqa.reader.processor import QAProcessor, WindowConfig
 
     window = WindowConfig(max_seq_length=RECIPE["max_seq_len"], doc_stride=RECIPE["doc_stride"])

@@ -62,7 +62,7 @@ def main() -> int:
         sys.exit(f"{args.reader_dir}: no trained reader; run benchmarks/reader_learning.py first.")
 
     from odqa.metrics import compute_metrics
-    from odqa.pipeline.reading import ExtractiveReader
+    from odqa.reader.extractive import ExtractiveReader
     from odqa.reader.postprocessing import postprocess_qa_predictions
 
     _, eval_file = split_by_article(Path(args.dataset), Path(tempfile.mkdtemp(prefix="odqa_ablation_")))

@@ -104,7 +104,7 @@ class LearningCurve(TrainerCallback):
 
     def probe(self, model, state) -> None:
         from odqa.metrics import compute_metrics
-        from odqa.pipeline.reading import ExtractiveReader
+        from odqa.reader.extractive import ExtractiveReader
 
         began = time.monotonic()
         minutes = round(self._training_seconds() / 60, 2)  # before this probe's own evaluation
@@ -220,7 +220,7 @@ def main() -> None:
                                     max_seq_len=args.max_seq_len, max_eval_samples=args.max_eval_samples,
                                     negatives_per_question=args.negatives_per_question)
 
-    from odqa.pipeline.answers import PassageToRead
+    from odqa.reader.answers import PassageToRead
     from odqa.reader.callbacks import TimeBudgetCallback
 
     eval_examples = processor.get_eval_examples(str(eval_file))

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import REPO, machine, publish  # noqa: E402
 
 
-from odqa.pipeline.reading import DEFAULT_TOP_K  # noqa: E402
+from odqa.reader.extractive import DEFAULT_TOP_K  # noqa: E402
 
 READER = "e5-small-korquad"
 GOLD = REPO / "outputs" / "quickstart" / "gold_passage" / "run_info.json"

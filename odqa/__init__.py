@@ -30,7 +30,7 @@ _LAZY = {
     "retrieve_hits": "odqa.retrieval.table",
     "retrieve_table": "odqa.retrieval.table",
     "ODQAPipeline": "odqa.pipeline.pipeline",
-    "ExtractiveReader": "odqa.pipeline.reading",
+    "ExtractiveReader": "odqa.reader.extractive",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -15,7 +15,7 @@ from odqa.data import load_mrc_dataset, read_mrc_rows
 from odqa.errors import ConfigError, DataError
 from odqa.metrics.squad_v2 import compute_squad_v2
 from odqa.pipeline import Answer
-from odqa.pipeline.abstention import (THRESHOLD_FILE, apply_threshold, no_answer_scores_from_nbest,
+from odqa.reader.abstention import (THRESHOLD_FILE, apply_threshold, no_answer_scores_from_nbest,
                                       read_stored_threshold, resolve_threshold, write_threshold)
 from tests.conftest import SAMPLE_DIR, squad_payload
 from tests.test_pipeline import WINDOW, save_tiny_reader

@@ -11,7 +11,7 @@ import torch
 
 from odqa.errors import ConfigError
 from odqa.pipeline import Answer, ExtractiveReader, ODQAPipeline, PassageToRead, ReadOptions, passages_from_table
-from odqa.pipeline.reading import DEFAULT_RETRIEVER_WEIGHT
+from odqa.reader.extractive import DEFAULT_RETRIEVER_WEIGHT
 from odqa.reader.processor import WindowConfig
 from tests.conftest import SAMPLE_DIR
 
@@ -212,7 +212,7 @@ def test_python_api_and_cli_share_their_defaults():
     import inspect
 
     from odqa.pipeline.cli import InferReaderArguments, InferRunArguments
-    from odqa.pipeline.reading import DEFAULT_TOP_K
+    from odqa.reader.extractive import DEFAULT_TOP_K
     from odqa.reader.train import ReaderDataArguments
 
     window = WindowConfig()
@@ -318,7 +318,7 @@ def test_static_int8_sends_no_telemetry():
     import subprocess
     import sys
 
-    code = ("from odqa.pipeline.quantization import _import_openvino; _import_openvino()\n"
+    code = ("from odqa.runtime.quantization import _import_openvino; _import_openvino()\n"
             "import openvino.tools.ovc.convert_impl as c, nncf.telemetry.wrapper as w\n"
             "print(c.tm.__name__, type(w.telemetry).__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

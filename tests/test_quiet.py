@@ -19,7 +19,7 @@ def test_loading_and_reading_a_huge_question_print_only_odqas_own_warning(tmp_pa
     from transformers.utils import logging as tf_logging
 
     from odqa.pipeline import ExtractiveReader
-    from odqa.pipeline.answers import PassageToRead
+    from odqa.reader.answers import PassageToRead
 
     reader_dir = save_tiny_reader(tmp_path, char_tokenizer_dir)
     config = json.loads((reader_dir / "tokenizer_config.json").read_text(encoding="utf-8"))

@@ -269,3 +269,36 @@ def test_sigterm_mid_burst_finishes_accepted_requests_and_exits_0(served_files):
     assert sum(1 for a in access if a["route"] == "/answer" and a["status"] == 200) == \
         sum(r.status == 200 for r in replies)
     assert "stopping: finishing" in stderr and "Traceback" not in stderr
+
+
+def test_the_page_asks_for_the_key_once_and_keeps_it_for_the_tab(pipeline):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.test_serve import _browser
+
+    options = ServeOptions(top_k=2, max_wait_ms=5, api_keys=[KEY], access_log=False)
+    with background_server(create_app(pipeline, options)) as url:
+        browser = _browser()
+        try:
+            browser.get(url + "/")
+            WebDriverWait(browser, 30).until(lambda b: b.find_element(By.ID, "status").text)  # /health is open
+            browser.find_element(By.ID, "question").send_keys(QUESTIONS[1])
+            browser.find_element(By.ID, "submit").click()
+            prompt = WebDriverWait(browser, 30).until(expected_conditions.alert_is_present())
+            assert "API 키" in prompt.text
+            prompt.send_keys(KEY)
+            prompt.accept()
+            WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#answers .answer"))
+            assert browser.execute_script("return sessionStorage.getItem('odqa-api-key')") == KEY
+            assert browser.execute_script("return localStorage.length") == 0  # the tab only, nothing lasting
+            box = browser.find_element(By.ID, "question")  # a second question: no prompt this time
+            box.clear()
+            box.send_keys(QUESTIONS[2])
+            browser.find_element(By.ID, "submit").click()
+            WebDriverWait(browser, 60).until(lambda b: "초" in b.find_element(By.ID, "message").text)
+            assert not expected_conditions.alert_is_present()(browser)
+            assert "error" not in (browser.find_element(By.ID, "message").get_attribute("class") or "")
+        finally:
+            browser.quit()

@@ -59,8 +59,8 @@ def test_aliases_build_one_reader_folder(reader_dir):
 def test_it_answers_sample_questions_it_never_trained_on(reader_dir):
     """data/sample is our own Korean text, not KorQuAD: most of its questions are answered exactly."""
     from odqa.metrics import compute_metrics
-    from odqa.pipeline.answers import PassageToRead
-    from odqa.pipeline.reading import ExtractiveReader
+    from odqa.reader.answers import PassageToRead
+    from odqa.reader.extractive import ExtractiveReader
 
     rows = sample_rows()[:24]
     reader = ExtractiveReader.from_pretrained("e5-small-korquad", show_progress=False)

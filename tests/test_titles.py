@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from odqa.pipeline.answers import PassageToRead
-from odqa.pipeline.reading import _place, _rank
+from odqa.reader.answers import PassageToRead
+from odqa.reader.extractive import _place, _rank
 
 
 def test_prepend_titles_moves_the_answers_along(squad_file):
@@ -23,7 +23,7 @@ def test_prepend_titles_moves_the_answers_along(squad_file):
 
 @pytest.mark.parametrize("mode", ["passage", "concat"])
 def test_reading_with_titles_maps_spans_back_into_the_passage(mode):
-    from odqa.pipeline.reading import ExtractiveReader
+    from odqa.reader.extractive import ExtractiveReader
 
     passages = [PassageToRead("p1", "세종은 훈민정음을 만들었다.", title="세종", score=2.0),
                 PassageToRead("p2", "경복궁은 1395년에 지어졌다.", title="경복궁", score=1.0, rank=2)]
@@ -95,7 +95,7 @@ def test_answers_in_split_passages_carry_their_offsets_in_the_source_document():
 
 
 def _segment(passage):
-    from odqa.pipeline.reading import _Segment
+    from odqa.reader.extractive import _Segment
 
     return _Segment(passage, 0, 0)
 

@@ -74,8 +74,8 @@ def test_a_compute_metrics_hook_replaces_the_built_in_scores(squad_file, tmp_pat
 def test_predict_answers_as_the_pipeline_reader_does(squad_file, tmp_path):
     """One forward loop and one post-processing: QATrainer.predict and ExtractiveReader (given each question's own
     context as its only passage) give the same answers with the same probabilities."""
-    from odqa.pipeline.answers import PassageToRead
-    from odqa.pipeline.reading import ExtractiveReader
+    from odqa.reader.answers import PassageToRead
+    from odqa.reader.extractive import ExtractiveReader
 
     encoder = save_tiny_bert(tmp_path / "encoder", vocab_size=200)
     tokenizer = load_tokenizer(str(encoder))

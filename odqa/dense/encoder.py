@@ -191,7 +191,7 @@ class DualEncoder:
     def _int8_forward(self, encoded: Any) -> Any:
         """The passage encoder in OpenVINO int8, calibrated on a seeded sample of these passages. Made anew for
         every corpus: a copy kept from an earlier call would hold the weights (and ranges) of that time."""
-        from odqa.pipeline.quantization import StaticInt8Encoder, calibration_sample
+        from odqa.runtime.quantization import StaticInt8Encoder, calibration_sample
 
         model = StaticInt8Encoder(self.p_model)
         model.calibrate(calibration_sample({k: list(encoded[k]) for k in encoded.keys()}, INT8_CALIBRATION_PASSAGES))

@@ -72,7 +72,7 @@ def load_predictions(path: str) -> dict[str, str]:
 
 def load_no_answer_scores(nbest: str | None, scores: str | None) -> dict[str, float] | None:
     """No-answer scores from an n-best file or a {id: score} file (at most one of them)."""
-    from odqa.pipeline.abstention import no_answer_scores_from_nbest
+    from odqa.reader.abstention import no_answer_scores_from_nbest
 
     if nbest and scores:
         raise ConfigError("give --nbest or --no_answer_scores, not both.")

@@ -15,7 +15,7 @@ particle glued to it is not a wrong token).
 
 odqa's no-answer score is ``no_answer_score`` of the best answer: its window's no-answer logit sum
 (start + end logit of the first token) minus the span's start + end logit — run_qa's
-``null_score_diff`` computed per window (:mod:`odqa.pipeline.abstention`).
+``null_score_diff`` computed per window (:mod:`odqa.reader.abstention`).
 """
 from __future__ import annotations
 

@@ -14,12 +14,12 @@ _LAZY = {
     "PipelineResult": "odqa.pipeline.pipeline",
     "passages_from_hits": "odqa.pipeline.pipeline",
     "passages_from_table": "odqa.pipeline.pipeline",
-    "ExtractiveReader": "odqa.pipeline.reading",
-    "ReadOptions": "odqa.pipeline.reading",
-    "READ_MODES": "odqa.pipeline.reading",
-    "Answer": "odqa.pipeline.answers",
-    "PassageToRead": "odqa.pipeline.answers",
-    "quantize_reader": "odqa.pipeline.quantization",
+    "ExtractiveReader": "odqa.reader.extractive",
+    "ReadOptions": "odqa.reader.extractive",
+    "READ_MODES": "odqa.reader.extractive",
+    "Answer": "odqa.reader.answers",
+    "PassageToRead": "odqa.reader.answers",
+    "quantize_reader": "odqa.runtime.quantization",
 }
 
 __all__ = list(_LAZY)

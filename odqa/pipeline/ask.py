@@ -21,9 +21,9 @@ from typing import Sequence
 
 from odqa.errors import ConfigError, DataError
 from odqa.offline import SHIPPED_READER
-from odqa.pipeline.abstention import THRESHOLD_AUTO, THRESHOLD_HELP, resolve_threshold
-from odqa.pipeline.answers import Answer
-from odqa.pipeline.reading import DEFAULT_TOP_K
+from odqa.reader.abstention import THRESHOLD_AUTO, THRESHOLD_HELP, resolve_threshold
+from odqa.reader.answers import Answer
+from odqa.reader.extractive import DEFAULT_TOP_K
 from odqa.utils.io import update_digest
 
 logger = logging.getLogger("odqa.ask")
@@ -123,7 +123,7 @@ def ask(question: str, corpus: Sequence[str], model: str = SHIPPED_READER, top_k
     """Answer one question from ``corpus`` files (index cached by content): the library call behind `odqa ask`.
     With a no-answer threshold (the reader's stored one by default), abstaining answers have ``no_answer``."""
     from odqa.pipeline.pipeline import ODQAPipeline
-    from odqa.pipeline.reading import ExtractiveReader, ReadOptions
+    from odqa.reader.extractive import ExtractiveReader, ReadOptions
     from odqa.retrieval.tokenizers import DEFAULT_TOKENIZER
 
     if not isinstance(question, str) or not question.strip():

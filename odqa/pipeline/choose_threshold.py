@@ -53,7 +53,7 @@ def choose_threshold(rows: list[dict], nbest: dict[str, list[dict]], metric: str
     before and after (the record stored with the reader)."""
     from odqa.metrics.cli import labelled_references_of, score_v2
     from odqa.metrics.squad_v2 import choose_best_threshold
-    from odqa.pipeline.abstention import no_answer_scores_from_nbest
+    from odqa.reader.abstention import no_answer_scores_from_nbest
 
     asked = [r for r in rows if r["id"] in nbest]
     references = labelled_references_of(asked)
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     (args,) = parse_cli([ChooseThresholdArguments], argv, prog="odqa choose-threshold", description=__doc__)
     from odqa.data.loading import read_mrc_rows
     from odqa.errors import DataError
-    from odqa.pipeline.abstention import write_threshold
+    from odqa.reader.abstention import write_threshold
     from odqa.utils.io import read_json
 
     rows = read_mrc_rows(args.dataset, split=args.split)

@@ -28,9 +28,9 @@ from typing import Any, Optional
 from odqa.errors import ConfigError
 from odqa.metrics.cli import EVAL_METRICS
 from odqa.offline import SHIPPED_READER
-from odqa.pipeline.abstention import THRESHOLD_AUTO, THRESHOLD_HELP, abstains, resolve_threshold
-from odqa.pipeline.quantization import DEFAULT_CALIBRATION_WINDOWS, QUANTIZE_CHOICES
-from odqa.pipeline.reading import DEFAULT_RETRIEVER_WEIGHT, DEFAULT_TOP_K, READ_MODES
+from odqa.reader.abstention import THRESHOLD_AUTO, THRESHOLD_HELP, abstains, resolve_threshold
+from odqa.runtime.quantization import DEFAULT_CALIBRATION_WINDOWS, QUANTIZE_CHOICES
+from odqa.reader.extractive import DEFAULT_RETRIEVER_WEIGHT, DEFAULT_TOP_K, READ_MODES
 from odqa.reader.processor import WindowArguments
 from odqa.retrieval.cli import CorpusArguments, RetrieverArguments
 from odqa.retrieval.tokenizers import DEFAULT_TOKENIZER
@@ -173,7 +173,7 @@ def prepare_retriever(retriever_args: InferRetrieverArguments, corpus_args: Infe
 def calibrate_from_file(reader, path: str, quantize: str) -> None:
     """Calibrate a static-int8 reader on the (question, context) pairs of an MRC file."""
     from odqa.data.loading import read_mrc_rows
-    from odqa.pipeline.answers import PassageToRead
+    from odqa.reader.answers import PassageToRead
 
     if quantize != "int8":
         raise ConfigError("--calibration_dataset only applies with --quantize int8.")
@@ -188,7 +188,7 @@ def run_inference(retriever_args: InferRetrieverArguments, corpus_args: InferCor
     """The whole job; returns what was written (and the metrics with --do_eval)."""
     from odqa.pipeline.outputs import METRICS_FILE, evaluate_result, format_summary, write_outputs
     from odqa.pipeline.pipeline import ODQAPipeline
-    from odqa.pipeline.reading import ExtractiveReader, ReadOptions
+    from odqa.reader.extractive import ExtractiveReader, ReadOptions
     from odqa.retrieval.questions import load_question_rows, questions_of
 
     if run_args.top_k_retrieval < 1:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from odqa.errors import ConfigError
-from odqa.pipeline.abstention import abstains
-from odqa.pipeline.answers import Answer, PassageToRead
-from odqa.pipeline.reading import DEFAULT_TOP_K, ExtractiveReader, ReadOptions
+from odqa.reader.abstention import abstains
+from odqa.reader.answers import Answer, PassageToRead
+from odqa.reader.extractive import DEFAULT_TOP_K, ExtractiveReader, ReadOptions
 from odqa.reader.processor import WindowConfig
 from odqa.retrieval.base import Hit
 from odqa.utils.progress import wants_progress

@@ -66,7 +66,7 @@ def postprocess_qa_predictions(examples, features, predictions: tuple[np.ndarray
     window that changes no ranking; across windows and passages it makes scores comparable: a reader
     trained with no-answer windows (and retrieved negatives) scores a span in a passage without the
     answer below zero. ``null_score`` is kept in each n-best entry, and ``no_answer_score`` = null score minus
-    the span's start + end logit (what a no-answer threshold compares with, :mod:`odqa.pipeline.abstention`). ``probabilities=False`` leaves
+    the span's start + end logit (what a no-answer threshold compares with, :mod:`odqa.reader.abstention`). ``probabilities=False`` leaves
     ``probability`` out (the pipeline ranks candidates across a question's passages and computes it there).
     """
     start_logits, end_logits = predictions

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from odqa.pipeline.abstention import NO_ANSWER_REASON
+from odqa.reader.abstention import NO_ANSWER_REASON
 from odqa.serve.access import (
     OPEN_PATHS,
     AccessRecord,
