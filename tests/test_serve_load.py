@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import pytest
 
@@ -247,7 +247,7 @@ def test_sigterm_mid_burst_finishes_accepted_requests_and_exits_0(served_files):
             time.sleep(0.1)
         with ThreadPoolExecutor(24) as pool:
             futures = [pool.submit(send, url, "good", QUESTIONS[n % len(QUESTIONS)], KEY) for n in range(24)]
-            time.sleep(0.3)  # some are read, some queued
+            wait(futures, timeout=120, return_when=FIRST_COMPLETED)  # one read, the others queued (one per batch)
             server.send_signal(signal.SIGTERM)
             signalled = time.monotonic()
             late = [pool.submit(send, url, "good", QUESTIONS[0], KEY) for _ in range(4)]
