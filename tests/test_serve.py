@@ -39,16 +39,22 @@ class RunningServer:
         self._context.__exit__(*exc)
 
     def request(self, path: str, body=None, raw: bytes | None = None) -> tuple[int, dict | str, dict]:
-        data = raw if raw is not None else (None if body is None else json.dumps(body).encode("utf-8"))
-        req = urllib.request.Request(self.url + path, data=data, headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=60) as response:
-                status, payload, headers = response.status, response.read(), dict(response.headers)
-        except urllib.error.HTTPError as err:
-            status, payload, headers = err.code, err.read(), dict(err.headers)
-        headers = {k.lower(): v for k, v in headers.items()}
-        text = payload.decode("utf-8")
-        return status, (json.loads(text) if "json" in headers.get("content-type", "") else text), headers
+        return request_json(self.url, path, body, raw)
+
+
+def request_json(url: str, path: str, body=None, raw: bytes | None = None, headers: dict | None = None
+                 ) -> tuple[int, dict | str, dict]:
+    """(status, parsed JSON or text, lower-cased headers) of one request; POST when there is a body."""
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode("utf-8"))
+    req = urllib.request.Request(url + path, data=data, headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as response:
+            status, payload, got = response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as err:
+        status, payload, got = err.code, err.read(), dict(err.headers)
+    got = {k.lower(): v for k, v in got.items()}
+    text = payload.decode("utf-8")
+    return status, (json.loads(text) if "json" in got.get("content-type", "") else text), got
 
 
 @pytest.fixture(scope="module")

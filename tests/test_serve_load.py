@@ -25,36 +25,14 @@ from odqa.serve.access import key_id, match_key, read_api_keys
 from odqa.serve.app import ServeOptions, background_server, create_app
 from odqa.serve.load import BAD_KINDS, run_load, scrape, send
 from tests.conftest import REPO, SAMPLE_DIR
-from tests.test_serve import QUESTIONS
+from tests.test_serve import QUESTIONS, pipeline, request_json  # noqa: F401  (pipeline: a fixture)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 KEY, OTHER_KEY = "k" * 16 + "-client-one", "o" * 16 + "-client-two"
 
 
-def call(url: str, path: str, body=None, headers=None, method=None) -> tuple[int, object, dict]:
-    data = None if body is None else json.dumps(body).encode("utf-8")
-    request = urllib.request.Request(url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            status, payload, got = response.status, response.read(), response.headers
-    except urllib.error.HTTPError as err:
-        status, payload, got = err.code, err.read(), err.headers
-    got = {k.lower(): v for k, v in got.items()}
-    text = payload.decode("utf-8")
-    return status, (json.loads(text) if "json" in got.get("content-type", "") else text), got
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory, char_tokenizer_dir):
-    from odqa.pipeline import ExtractiveReader, ODQAPipeline
-    from odqa.retrieval import get_retriever, load_corpus
-    from tests.test_pipeline import WINDOW, save_tiny_reader
-
-    reader_dir = save_tiny_reader(tmp_path_factory.mktemp("load_reader"), char_tokenizer_dir)
-    reader = ExtractiveReader.from_pretrained(str(reader_dir), window=WINDOW, batch_size=16, show_progress=False)
-    retriever = get_retriever("bm25", tokenizer="bigram").index(load_corpus(str(SAMPLE_DIR / "train.json")))
-    return ODQAPipeline(retriever, reader)
+def call(url: str, path: str, body=None, headers=None) -> tuple[int, object, dict]:
+    return request_json(url, path, body, headers=headers)
 
 
 def test_keys_are_read_checked_and_never_shown():
