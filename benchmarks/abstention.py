@@ -172,7 +172,12 @@ def main() -> int:
     if not (Path(args.reader) / "config.json").is_file():
         sys.exit(f"{args.reader}: not a reader folder; train one with benchmarks/korquad_reader.py --train_on even.")
 
-    from odqa.pipeline import ExtractiveReader, PassageToRead, ReadOptions, passages_from_hits
+    from odqa.pipeline import (
+        ExtractiveReader,
+        PassageToRead,
+        ReadOptions,
+        passages_from_hits,
+    )
     from odqa.retrieval.table import retrieve_hits
 
     payload = json.loads(dataset.read_text(encoding="utf-8"))

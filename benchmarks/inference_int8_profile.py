@@ -37,8 +37,8 @@ def main() -> int:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from odqa.runtime.quantization import quantize_reader
     from odqa.reader.modeling import load_reader
+    from odqa.runtime.quantization import quantize_reader
 
     model = load_reader(str(find_reader(args.reader))).eval()
     g = torch.Generator().manual_seed(0)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reader_learning import DEFAULT_READER_DIR, shown_path  # noqa: E402
+from report import KORQUAD, machine, publish  # noqa: E402
 
 from odqa.data.split import split_by_article  # noqa: E402
-from report import KORQUAD, machine, publish  # noqa: E402
 
 
 def seconds_per_call(fn, repeats: int) -> float:
@@ -45,10 +45,14 @@ def main() -> int:
     import torch
     from transformers import DataCollatorWithPadding
 
-    from odqa.runtime.quantization import StaticInt8Reader, _encoder_module, calibration_sample
     from odqa.reader.modeling import load_reader
     from odqa.reader.processor import QAProcessor, WindowConfig, model_inputs
     from odqa.reader.tokenizer import load_tokenizer
+    from odqa.runtime.quantization import (
+        StaticInt8Reader,
+        _encoder_module,
+        calibration_sample,
+    )
 
     train_file, eval_file = split_by_article(Path(args.dataset), Path(tempfile.mkdtemp(prefix="odqa_int8_")))
     tokenizer = load_tokenizer(args.reader_dir)

@@ -59,7 +59,12 @@ def probe_curve(every_minutes: float, dataset: Path, max_questions: int | None, 
 def train(args) -> dict:
     from odqa.reader.callbacks import TimeBudgetCallback
     from odqa.reader.tokenizer import load_tokenizer
-    from odqa.reader.train import ReaderArguments, ReaderDataArguments, ReaderTrainingArguments, train_reader
+    from odqa.reader.train import (
+        ReaderArguments,
+        ReaderDataArguments,
+        ReaderTrainingArguments,
+        train_reader,
+    )
 
     dataset = Path(args.dataset)
     if not dataset.is_file():

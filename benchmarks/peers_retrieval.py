@@ -56,12 +56,21 @@ def main() -> int:
     from odqa.retrieval.base import Hit
     from odqa.retrieval.bm25 import BM25Retriever
     from odqa.retrieval.corpus import Corpus, iter_mrc_examples
-    from odqa.retrieval.evaluation import evaluate_retriever, questions_with_gold, retrieval_metrics
+    from odqa.retrieval.evaluation import (
+        evaluate_retriever,
+        questions_with_gold,
+        retrieval_metrics,
+    )
     from odqa.utils.io import read_json
 
     def default_hybrid():
-        from odqa.retrieval.hybrid import (DEFAULT_FUSION, DEFAULT_FUSION_WEIGHT, DEFAULT_HYBRID_PARTS,
-                                           DEFAULT_HYBRID_TOKENIZERS, HybridRetriever)
+        from odqa.retrieval.hybrid import (
+            DEFAULT_FUSION,
+            DEFAULT_FUSION_WEIGHT,
+            DEFAULT_HYBRID_PARTS,
+            DEFAULT_HYBRID_TOKENIZERS,
+            HybridRetriever,
+        )
 
         parts = [get_retriever(part, tokenizer=tok) for part, tok in zip(DEFAULT_HYBRID_PARTS,
                                                                           DEFAULT_HYBRID_TOKENIZERS)]

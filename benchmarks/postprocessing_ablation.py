@@ -22,8 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import KORQUAD, machine, publish  # noqa: E402
 from reader_learning import DEFAULT_READER_DIR, shown_path  # noqa: E402
+from report import KORQUAD, machine, publish  # noqa: E402
 
 from odqa.data.split import split_by_article  # noqa: E402
 

@@ -180,7 +180,12 @@ def main() -> None:
 
     from odqa.reader.processor import QAProcessor, WindowConfig
     from odqa.reader.tokenizer import load_tokenizer
-    from odqa.reader.train import ReaderArguments, ReaderDataArguments, ReaderTrainingArguments, train_reader
+    from odqa.reader.train import (
+        ReaderArguments,
+        ReaderDataArguments,
+        ReaderTrainingArguments,
+        train_reader,
+    )
 
     work = Path(tempfile.mkdtemp(prefix="odqa_reader_bench_"))
     train_file, eval_file = split_by_article(Path(args.dataset), work)

@@ -23,7 +23,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import REPO, machine, publish  # noqa: E402
 
-
 from odqa.reader.extractive import DEFAULT_TOP_K  # noqa: E402
 
 READER = "e5-small-korquad"

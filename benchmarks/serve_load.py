@@ -17,7 +17,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,12 +27,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import KORQUAD, REPO, machine, publish  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_ready(url: str, server: subprocess.Popen, timeout: float = 900) -> float:
@@ -64,6 +57,7 @@ def main() -> int:
     parser.add_argument("--no_write", action="store_true")
     args = parser.parse_args()
 
+    from odqa.serve.app import free_port
     from odqa.serve.load import run_load, scrape, send
 
     payload = json.loads(Path(args.dataset).read_text(encoding="utf-8"))
@@ -95,9 +89,7 @@ def main() -> int:
     summary = report.summary()
     n_main = args.clients * args.requests_per_client
     main_part, burst = report.replies[:n_main], report.replies[n_main:]
-    counted: dict[str, int] = {}
-    for r in report.replies:
-        counted[str(r.status)] = counted.get(str(r.status), 0) + 1
+    counted = report.by_status()
     served = {s: int(metrics.get(("odqa_requests_total", (("route", "/answer"), ("status", s))), 0)) for s in counted}
     crosstalk = sum(1 for r in report.replies if r.status == 200 and r.body["results"][0]["question"] != r.question)
     bad_ok = all(400 <= r.status < 500 for r in main_part if r.kind != "good")

@@ -15,8 +15,14 @@ from odqa.data import load_mrc_dataset, read_mrc_rows
 from odqa.errors import ConfigError, DataError
 from odqa.metrics.squad_v2 import compute_squad_v2
 from odqa.pipeline import Answer
-from odqa.reader.abstention import (THRESHOLD_FILE, apply_threshold, no_answer_scores_from_nbest,
-                                      read_stored_threshold, resolve_threshold, write_threshold)
+from odqa.reader.abstention import (
+    THRESHOLD_FILE,
+    apply_threshold,
+    no_answer_scores_from_nbest,
+    read_stored_threshold,
+    resolve_threshold,
+    write_threshold,
+)
 from tests.conftest import SAMPLE_DIR, squad_payload
 from tests.test_pipeline import WINDOW, save_tiny_reader
 
@@ -303,9 +309,9 @@ def test_threshold_marks_every_answer_of_an_abstaining_question():
 def test_postprocessing_scores_each_span_against_its_window(char_tokenizer_dir):
     import numpy as np
     from datasets import Dataset
+    from transformers import AutoTokenizer
 
     from odqa.reader.processor import QAProcessor
-    from transformers import AutoTokenizer
 
     processor = QAProcessor(AutoTokenizer.from_pretrained(str(char_tokenizer_dir)), WINDOW)
     examples = Dataset.from_dict({"id": ["q"], "title": [""], "context": ["서울은 한국의 수도이다."],

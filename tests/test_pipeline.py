@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from odqa.errors import ConfigError
-from odqa.pipeline import Answer, ExtractiveReader, ODQAPipeline, PassageToRead, ReadOptions, passages_from_table
+from odqa.pipeline import (
+    Answer,
+    ExtractiveReader,
+    ODQAPipeline,
+    PassageToRead,
+    ReadOptions,
+    passages_from_table,
+)
 from odqa.reader.extractive import DEFAULT_RETRIEVER_WEIGHT
 from odqa.reader.processor import WindowConfig
 from tests.conftest import SAMPLE_DIR
@@ -196,8 +203,13 @@ def test_notebook_calls_are_quiet_unless_asked(reader_dir, index_dir, capfd):
 
 
 def test_progress_policy():
-    from odqa.utils.progress import AUTO_PROGRESS_MIN_ITEMS, datasets_progress, wants_progress
     from datasets.utils import logging as ds_logging
+
+    from odqa.utils.progress import (
+        AUTO_PROGRESS_MIN_ITEMS,
+        datasets_progress,
+        wants_progress,
+    )
 
     assert not wants_progress(None, AUTO_PROGRESS_MIN_ITEMS - 1) and wants_progress(None, AUTO_PROGRESS_MIN_ITEMS)
     assert wants_progress(True, 2) and not wants_progress(True, 1) and not wants_progress(False, 10**6)

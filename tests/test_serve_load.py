@@ -22,10 +22,10 @@ pytest.importorskip("prometheus_client", reason="odqa serve needs prometheus-cli
 
 from odqa.errors import ConfigError
 from odqa.serve.access import key_id, match_key, read_api_keys
-from odqa.serve.app import ServeOptions, background_server, create_app
+from odqa.serve.app import ServeOptions, background_server, create_app, free_port
 from odqa.serve.load import BAD_KINDS, run_load, scrape, send
 from tests.conftest import REPO, SAMPLE_DIR
-from tests.test_serve import QUESTIONS, pipeline, request_json  # noqa: F401  (pipeline: a fixture)
+from tests.test_serve import QUESTIONS, pipeline, request_json  # noqa: F401, F811  (pipeline: a fixture)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 KEY, OTHER_KEY = "k" * 16 + "-client-one", "o" * 16 + "-client-two"
@@ -150,10 +150,7 @@ def test_load_mix_burst_and_metrics_agree(pipeline):
     assert {r.status for r in burst} <= {200, 503} and any(r.status == 503 for r in burst)
     assert all(r.body["results"][0]["question"] == r.question for r in burst if r.status == 200)
     assert all("Retry-After" not in str(r.body) for r in burst)  # the header carries it, checked in test_serve
-    counted = report.by_kind_status()
-    by_status: dict[str, int] = {}
-    for (_, status), n in counted.items():
-        by_status[str(status)] = by_status.get(str(status), 0) + n
+    counted, by_status = report.by_kind_status(), report.by_status()
     for status, n in by_status.items():
         assert metrics[("odqa_requests_total", (("route", "/answer"), ("status", status)))] == n
     assert metrics[("odqa_rejected_total", (("reason", "overloaded"),))] == by_status["503"]
@@ -184,17 +181,9 @@ def served_files(tmp_path_factory, char_tokenizer_dir):
     return root
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_open_network_needs_keys_or_an_explicit_flag(served_files):
     base = [sys.executable, "-m", "odqa", "serve", "--index", str(served_files / "index"),
-            "--model", str(served_files / "reader"), "--host", "0.0.0.0", "--port", str(_free_port())]
+            "--model", str(served_files / "reader"), "--host", "0.0.0.0", "--port", str(free_port())]
     env = {k: v for k, v in os.environ.items() if k != "ODQA_API_KEYS"}
     done = subprocess.run(base, check=False, capture_output=True, text=True, timeout=120, cwd=REPO, env=env)
     assert done.returncode == 2 and "--allow_unauthenticated" in done.stderr and "Traceback" not in done.stderr
@@ -204,7 +193,7 @@ def test_open_network_needs_keys_or_an_explicit_flag(served_files):
 
 
 def test_sigterm_mid_burst_finishes_accepted_requests_and_exits_0(served_files):
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "ODQA_API_KEYS": KEY}
     server = subprocess.Popen([sys.executable, "-m", "odqa", "serve", "--index", str(served_files / "index"),

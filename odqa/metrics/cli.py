@@ -70,6 +70,14 @@ def load_predictions(path: str) -> dict[str, str]:
     return predictions
 
 
+def read_nbest(path: str) -> dict[str, list[dict]]:
+    """An nbest_predictions.json ({question id: [answers]}), or a one-line DataError naming the file."""
+    payload = read_json(path)
+    if not isinstance(payload, dict) or not all(isinstance(v, list) for v in payload.values()):
+        raise DataError(f"{path}: expected nbest_predictions.json ({{question id: [answers]}}).")
+    return payload
+
+
 def load_no_answer_scores(nbest: str | None, scores: str | None) -> dict[str, float] | None:
     """No-answer scores from an n-best file or a {id: score} file (at most one of them)."""
     from odqa.reader.abstention import no_answer_scores_from_nbest
@@ -77,10 +85,7 @@ def load_no_answer_scores(nbest: str | None, scores: str | None) -> dict[str, fl
     if nbest and scores:
         raise ConfigError("give --nbest or --no_answer_scores, not both.")
     if nbest:
-        payload = read_json(nbest)
-        if not isinstance(payload, dict) or not all(isinstance(v, list) for v in payload.values()):
-            raise DataError(f"{nbest}: expected nbest_predictions.json ({{question id: [answers]}}).")
-        return no_answer_scores_from_nbest(payload, nbest)
+        return no_answer_scores_from_nbest(read_nbest(nbest), nbest)
     if scores:
         payload = read_json(scores)
         if not isinstance(payload, dict) or not all(isinstance(v, (int, float)) for v in payload.values()):

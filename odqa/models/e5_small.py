@@ -70,7 +70,16 @@ def is_converted(folder: str | Path) -> bool:
 def build_tokenizer(pieces: list[str], scores, special_ids: dict[str, int], normalization: dict[int, tuple],
                     model_max_length: int = 512):
     """The fast tokenizer that reproduces the engine's tokenization (see the module docstring)."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
     from transformers import PreTrainedTokenizerFast
 
     from odqa.models.charsmap import precompiled_charsmap

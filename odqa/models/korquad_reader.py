@@ -190,13 +190,12 @@ def pack_reader(reader_dir: str | Path, recipe: dict[str, Any], run: dict[str, A
     Keeps every tensor that differs from e5-small (and the head); refuses a reader whose word
     embeddings changed (it was not trained with them frozen, so the base could not restore them).
     """
+    import torch
     from safetensors.torch import load_file, save_file
 
     from odqa.models.e5_small import MARKER as E5_MARKER
     from odqa.models.e5_small import ensure_e5_small
     from odqa.utils.io import atomic_path, write_text
-
-    import torch
 
     reader_dir, out_dir = Path(reader_dir), Path(out_dir)
     base = Path(ensure_e5_small())

@@ -77,14 +77,11 @@ def choose_threshold(rows: list[dict], nbest: dict[str, list[dict]], metric: str
 def main(argv: list[str] | None = None) -> int:
     (args,) = parse_cli([ChooseThresholdArguments], argv, prog="odqa choose-threshold", description=__doc__)
     from odqa.data.loading import read_mrc_rows
-    from odqa.errors import DataError
+    from odqa.metrics.cli import read_nbest
     from odqa.reader.abstention import write_threshold
-    from odqa.utils.io import read_json
 
     rows = read_mrc_rows(args.dataset, split=args.split)
-    nbest = read_json(args.nbest)
-    if not isinstance(nbest, dict) or not all(isinstance(v, list) for v in nbest.values()):
-        raise DataError(f"{args.nbest}: expected nbest_predictions.json ({{question id: [answers]}}).")
+    nbest = read_nbest(args.nbest)
     record = choose_threshold(rows, nbest, args.metric, args.nbest, args.max_has_answer_drop)
     if not record["no_answer"]:
         print(f"odqa choose-threshold: note: {args.dataset} has no unanswerable question, so the threshold only "

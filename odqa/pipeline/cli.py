@@ -28,16 +28,20 @@ from typing import Any, Optional
 from odqa.errors import ConfigError
 from odqa.metrics.cli import EVAL_METRICS
 from odqa.offline import SHIPPED_READER
-from odqa.reader.abstention import THRESHOLD_AUTO, THRESHOLD_HELP, abstains, resolve_threshold
-from odqa.runtime.quantization import DEFAULT_CALIBRATION_WINDOWS, QUANTIZE_CHOICES
+from odqa.reader.abstention import (
+    THRESHOLD_AUTO,
+    THRESHOLD_HELP,
+    abstains,
+    resolve_threshold,
+)
 from odqa.reader.extractive import DEFAULT_RETRIEVER_WEIGHT, DEFAULT_TOP_K, READ_MODES
 from odqa.reader.processor import WindowArguments
 from odqa.retrieval.cli import CorpusArguments, RetrieverArguments
 from odqa.retrieval.tokenizers import DEFAULT_TOKENIZER
+from odqa.runtime.quantization import DEFAULT_CALIBRATION_WINDOWS, QUANTIZE_CHOICES
 from odqa.utils.args import parse_cli
 from odqa.utils.io import write_json
 from odqa.utils.logs import configure_cli_logging
-
 
 logger = logging.getLogger("odqa.infer")
 
@@ -186,7 +190,12 @@ def calibrate_from_file(reader, path: str, quantize: str) -> None:
 def run_inference(retriever_args: InferRetrieverArguments, corpus_args: InferCorpusArguments,
                   reader_args: InferReaderArguments, run_args: InferRunArguments) -> dict[str, Any]:
     """The whole job; returns what was written (and the metrics with --do_eval)."""
-    from odqa.pipeline.outputs import METRICS_FILE, evaluate_result, format_summary, write_outputs
+    from odqa.pipeline.outputs import (
+        METRICS_FILE,
+        evaluate_result,
+        format_summary,
+        write_outputs,
+    )
     from odqa.pipeline.pipeline import ODQAPipeline
     from odqa.reader.extractive import ExtractiveReader, ReadOptions
     from odqa.retrieval.questions import load_question_rows, questions_of

@@ -22,10 +22,10 @@ import numpy as np
 from odqa.errors import ConfigError
 from odqa.reader.abstention import apply_threshold
 from odqa.reader.answers import Answer, PassageToRead
-from odqa.runtime.quantization import DEFAULT_CALIBRATION_WINDOWS, calibration_sample
 from odqa.reader.inference import MODEL_INPUTS, forward_windows, timed
 from odqa.reader.postprocessing import softmax
 from odqa.reader.processor import QAProcessor, WindowConfig
+from odqa.runtime.quantization import DEFAULT_CALIBRATION_WINDOWS, calibration_sample
 from odqa.utils.progress import datasets_progress, wants_progress
 
 READ_MODES = ("passage", "concat")
@@ -103,9 +103,9 @@ class ExtractiveReader:
         """
         from odqa.offline import resolve_model_name
         from odqa.reader.abstention import read_stored_threshold
-        from odqa.runtime.quantization import quantize_reader
         from odqa.reader.modeling import load_reader
         from odqa.reader.tokenizer import load_tokenizer
+        from odqa.runtime.quantization import quantize_reader
 
         folder = resolve_model_name(path)  # an alias becomes its folder once, for the model, tokenizer and threshold
         model = quantize_reader(load_reader(folder), quantize)

@@ -268,7 +268,10 @@ class QAProcessor:
         ``probabilities=False`` leaves them out of the n-best entries (for callers that rank candidates
         across examples and compute them there, once).
         """
-        from odqa.reader.postprocessing import postprocess_qa_predictions, write_predictions
+        from odqa.reader.postprocessing import (
+            postprocess_qa_predictions,
+            write_predictions,
+        )
 
         start_logits, end_logits = predictions[:2] if isinstance(predictions, (tuple, list)) else predictions
         predictions_, nbest = postprocess_qa_predictions(

@@ -192,6 +192,23 @@ class AppState:
         return "ok" if self.pipeline is not None else "loading"
 
 
+def served_identity(pipeline: Any) -> dict[str, Any]:
+    """The retriever's name and the no-answer threshold of a pipeline (for /health and the info metric)."""
+    if pipeline is None:
+        return {"retriever": "", "no_answer_threshold": None}
+    return {"retriever": getattr(pipeline.retriever, "name", type(pipeline.retriever).__name__),
+            "no_answer_threshold": getattr(getattr(pipeline, "read_options", None), "no_answer_threshold", None)}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now (for a test, a benchmark, a notebook server)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 def drain(app: Any) -> None:
     """Begin a graceful shutdown: new requests get 503 + Retry-After; those already accepted finish."""
     app.state.odqa.draining = True
@@ -224,10 +241,8 @@ def create_app(pipeline: Any = None, options: ServeOptions | None = None, loader
     metrics = ServeMetrics(queue_depth=lambda: batcher.queued, ready=lambda: float(state.status == "ok"))
 
     def describe() -> None:
-        p = state.pipeline
         metrics.describe(version=odqa.__version__, model=options.model, index=options.index,
-                         retriever=getattr(p.retriever, "name", type(p.retriever).__name__) if p else "",
-                         no_answer_threshold=getattr(getattr(p, "read_options", None), "no_answer_threshold", None))
+                         **served_identity(state.pipeline))
 
     def load() -> None:
         started = time.perf_counter()
@@ -276,16 +291,17 @@ def create_app(pipeline: Any = None, options: ServeOptions | None = None, loader
         path = request.url.path
         record = AccessRecord(request_id(request.headers), request.method, route_label(path))
         request.state.access = record
-        is_open = request.method == "GET" and path in OPEN_PATHS
-        if options.api_keys and not is_open and request.method != "OPTIONS":
-            record.key_id = match_key(presented_key(request.headers), options.api_keys)
+        needs_key = bool(options.api_keys) and request.method != "OPTIONS" and not (
+            request.method == "GET" and path in OPEN_PATHS)
+        presented = presented_key(request.headers) if needs_key else None
+        if needs_key:
+            record.key_id = match_key(presented, options.api_keys)
         if state.draining and path != "/health":
             metrics.rejected.labels("draining").inc()
             response = _retry_later("the server is shutting down; retry on another instance or shortly.", 5)
-        elif options.api_keys and not is_open and request.method != "OPTIONS" and record.key_id is None:
+        elif needs_key and record.key_id is None:
             metrics.unauthorized.inc()
-            given = presented_key(request.headers) is not None
-            response = JSONResponse({"detail": "wrong API key." if given else "this server needs an API key: "
+            response = JSONResponse({"detail": "wrong API key." if presented is not None else "this server needs an API key: "
                                      "send \"Authorization: Bearer <key>\" or \"X-API-Key: <key>\"."},
                                     status_code=401, headers={"WWW-Authenticate": "Bearer"})
         elif state.status in ("loading", "failed") and path in ("/answer", "/retrieve"):
@@ -356,12 +372,9 @@ def create_app(pipeline: Any = None, options: ServeOptions | None = None, loader
         if status != "ok":
             return JSONResponse({"status": status, "version": odqa.__version__, "model": options.model,
                                  "index": options.index}, status_code=503, headers={"Retry-After": "2"})
-        p = state.pipeline
         return {"status": "ok", "version": odqa.__version__, "model": options.model, "index": options.index,
-                "retriever": getattr(p.retriever, "name", type(p.retriever).__name__),
-                "corpus_size": len(p.retriever.corpus), "top_k": options.top_k,
-                "no_answer_threshold": getattr(getattr(p, "read_options", None), "no_answer_threshold", None),
-                "auth": bool(options.api_keys), "ready_since": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                **served_identity(state.pipeline), "corpus_size": len(state.pipeline.retriever.corpus),
+                "top_k": options.top_k, "auth": bool(options.api_keys), "ready_since": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                             time.gmtime(state.ready_at)),
                 "queued": batcher.queued, "batching": batcher.stats.as_dict()}
 
@@ -383,16 +396,12 @@ def background_server(app: Any, host: str = "127.0.0.1", port: int = 0, log_leve
 
     ``port=0`` picks a free port. The server stops when the block ends.
     """
-    import socket
     import threading
-    import time
 
     import uvicorn
 
     if port == 0:
-        with socket.socket() as s:
-            s.bind((host, 0))
-            port = s.getsockname()[1]
+        port = free_port(host)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -28,8 +28,8 @@ from typing import Any, Optional
 from odqa.errors import ConfigError
 from odqa.offline import SHIPPED_READER, missing_model_error
 from odqa.reader.abstention import THRESHOLD_AUTO, THRESHOLD_HELP, resolve_threshold
-from odqa.runtime.quantization import QUANTIZE_CHOICES
 from odqa.reader.extractive import DEFAULT_TOP_K
+from odqa.runtime.quantization import QUANTIZE_CHOICES
 from odqa.serve.access import DEFAULT_KEYS_ENV, configure_access_log, read_api_keys
 from odqa.utils.args import parse_cli
 from odqa.utils.logs import configure_cli_logging

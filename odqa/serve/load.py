@@ -43,6 +43,10 @@ class LoadReport:
     def by_kind_status(self) -> Counter:
         return Counter((r.kind, r.status) for r in self.replies)
 
+    def by_status(self) -> dict[str, int]:
+        """{status as text: replies}, keyed as the server's ``odqa_requests_total`` labels are."""
+        return {str(status): n for status, n in Counter(r.status for r in self.replies).items()}
+
     def summary(self) -> dict[str, Any]:
         good = sorted(r.seconds for r in self.replies if r.kind == "good" and r.status == 200)
         pick = (lambda q: round(good[min(len(good) - 1, int(q * len(good)))], 3)) if good else (lambda q: None)
@@ -51,7 +55,7 @@ class LoadReport:
                 "requests_per_second": round(n / self.seconds, 2) if self.seconds else None,
                 "answered": len(good), "p50_s": pick(0.50), "p99_s": pick(0.99),
                 "share_503": round(sum(r.status == 503 for r in self.replies) / n, 4) if n else 0.0,
-                "statuses": dict(Counter(r.status for r in self.replies))}
+                "statuses": self.by_status()}
 
 
 def send(url: str, kind: str, question: Optional[str], key: Optional[str], max_chars: int = 1000,
