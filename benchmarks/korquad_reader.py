@@ -18,11 +18,16 @@ morpheme boundaries in post-processing, odqa's default):
   flock /tmp/odqa-cpu.lock python benchmarks/korquad_reader.py --train_on all --output_dir models/bench/korquad_all_reader
   flock /tmp/odqa-cpu.lock python benchmarks/korquad_reader.py --train_on even --output_dir models/bench/korquad_even_reader_ship
   python benchmarks/korquad_reader.py --export_only --output_dir models/bench/korquad_all_reader  # pack again
+
+A run longer than a session saves a checkpoint every ``--save_every_steps`` steps (with the learning curve
+and training minutes so far); run the same command again with ``--resume`` to continue it where it stopped
+(the same schedule, data order and curve). The checkpoints are removed when the run completes.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -56,6 +61,44 @@ def probe_curve(every_minutes: float, dataset: Path, max_questions: int | None, 
                          {r["id"]: r["answers"]["text"] for r in rows}, tokenizer, window, budget)
 
 
+PROGRESS = "korquad_reader_progress.json"
+
+
+def periodic_checkpoint(every_steps: int, curve, wall_started: float, earlier_wall: float):
+    """Save a resumable checkpoint every ``every_steps`` steps, with the curve and minutes so far inside it."""
+    from transformers import TrainerCallback
+
+    from odqa.utils.io import write_json
+
+    class PeriodicCheckpoint(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if every_steps and state.global_step % every_steps == 0:
+                control.should_save = True
+            return control
+
+        def on_save(self, args, state, control, **kwargs):
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                write_json(folder / PROGRESS, {
+                    "step": state.global_step, "training_seconds": curve._training_seconds(),
+                    "points": curve.points, "wall_seconds": time.perf_counter() - wall_started + earlier_wall})
+
+    return PeriodicCheckpoint()
+
+
+def resume_progress(output_dir: str) -> dict:
+    """The progress saved with the last checkpoint of an interrupted run in ``output_dir``."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+    if last is None or not (Path(last) / PROGRESS).is_file():
+        sys.exit(f"--resume: no checkpoint-* folder with {PROGRESS} in {output_dir} (run without --resume to start).")
+    progress = json.loads((Path(last) / PROGRESS).read_text(encoding="utf-8"))
+    print(f"resuming {last}: step {progress['step']}, {progress['training_seconds'] / 60:.1f} training minutes so far",
+          flush=True)
+    return progress
+
+
 def train(args) -> dict:
     from odqa.reader.callbacks import TimeBudgetCallback
     from odqa.reader.tokenizer import load_tokenizer
@@ -77,9 +120,13 @@ def train(args) -> dict:
         train_file, eval_file = split_by_article(dataset, Path(tempfile.mkdtemp(prefix="odqa_korquad_split_")))
         curve_file, curve_questions = eval_file, 200
 
+    progress = resume_progress(args.output_dir) if args.resume else {}
     tokenizer = load_tokenizer(RECIPE["model"])
     budget = TimeBudgetCallback(args.max_train_minutes)
     curve = probe_curve(args.curve_every, curve_file, curve_questions, tokenizer, budget)
+    if progress:
+        curve.resume(progress["points"], progress["training_seconds"])
+        budget.seconds -= progress["training_seconds"]
     reader_args = ReaderArguments(model=RECIPE["model"], head=RECIPE["head"],
                                   attention_dropout=RECIPE["attention_dropout"],
                                   hidden_dropout=RECIPE["hidden_dropout"],
@@ -92,10 +139,13 @@ def train(args) -> dict:
         output_dir=args.output_dir, overwrite_output_dir=True, eval_strategy="no", save_strategy="no",
         num_train_epochs=args.epochs, learning_rate=RECIPE["learning_rate"],
         lr_scheduler_type=RECIPE["lr_scheduler_type"], warmup_steps=RECIPE["warmup_ratio"],
-        per_device_train_batch_size=RECIPE["per_device_train_batch_size"], logging_steps=25, seed=RECIPE["seed"])
+        per_device_train_batch_size=RECIPE["per_device_train_batch_size"], logging_steps=25, seed=RECIPE["seed"],
+        save_total_limit=1, resume_from_checkpoint="last" if args.resume else None)
     start = time.perf_counter()
-    results = train_reader(reader_args, data_args, training_args, callbacks=[budget, curve])
-    wall = time.perf_counter() - start
+    earlier_wall = progress.get("wall_seconds", 0.0)
+    saver = periodic_checkpoint(args.save_every_steps, curve, start, earlier_wall)
+    results = train_reader(reader_args, data_args, training_args, callbacks=[budget, curve, saver])
+    wall = time.perf_counter() - start + earlier_wall
     run = {"train_on": args.train_on, "dataset": str(dataset), "epochs_scheduled": args.epochs,
            "max_train_minutes": args.max_train_minutes, "stopped_by_budget": budget.stopped_early,
            "train": results.get("train", {}), "eval": results.get("eval"),
@@ -106,6 +156,8 @@ def train(args) -> dict:
     from odqa.utils.io import write_json
 
     write_json(Path(args.output_dir) / "korquad_reader_run.json", run)
+    for checkpoint in Path(args.output_dir).glob("checkpoint-*"):  # the run is complete: its reader is saved
+        shutil.rmtree(checkpoint)
     return run
 
 
@@ -119,6 +171,10 @@ def main() -> None:
     parser.add_argument("--max_train_minutes", type=float, default=110.0,
                         help="a wall-clock cap (probes excluded); the schedule, not the cap, should end the run")
     parser.add_argument("--curve_every", type=float, default=15.0, help="minutes of training between probes")
+    parser.add_argument("--save_every_steps", type=int, default=50,
+                        help="a resumable checkpoint every N steps (0: none)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the interrupted run in --output_dir from its last checkpoint")
     parser.add_argument("--export_only", action="store_true",
                         help="do not train: pack --output_dir (a finished --train_on all run) into the shipped file")
     parser.add_argument("--report_only", action="store_true",

@@ -95,12 +95,18 @@ class LearningCurve(TrainerCallback):
         self.excluded = 0.0
         self.started = None
         self.windows_seen = 0
+        self.earlier_seconds = 0.0  # training time of the runs this one resumes
+
+    def resume(self, points: list[dict], training_seconds: float) -> None:
+        """Continue the curve of an interrupted run: its probes and its training time so far."""
+        self.points = list(points)
+        self.earlier_seconds = training_seconds
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.monotonic()
 
     def _training_seconds(self) -> float:
-        return time.monotonic() - self.started - self.excluded
+        return time.monotonic() - self.started - self.excluded + self.earlier_seconds
 
     def probe(self, model, state) -> None:
         from odqa.metrics import compute_metrics
