@@ -21,7 +21,12 @@ def test_files_and_folders_get_the_users_umask(tmp_path, umask_022):
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     with atomic_directory(tmp_path / "index") as tmp:
         (tmp / "meta.json").write_text("{}")
+        (tmp / "model.safetensors").write_bytes(b"x")
+        os.chmod(tmp / "model.safetensors", 0o600)  # as transformers 5 writes its weights
+        (tmp / "shards").mkdir(mode=0o700)
     assert stat.S_IMODE((tmp_path / "index").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "index" / "model.safetensors").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "index" / "shards").stat().st_mode) == 0o755
 
 
 def test_atomic_directory_replaces_or_leaves_nothing(tmp_path):

@@ -70,8 +70,9 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
 def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder next to ``path``; on success it replaces ``path`` (which may exist).
 
-    Readers never see a half-written folder: it appears complete, in one rename. It gets the
-    permissions of a normally created folder (the user's umask), not mkdtemp's 0700.
+    Readers never see a half-written folder: it appears complete, in one rename. It and everything in
+    it get the permissions of normally created files (the user's umask), not mkdtemp's 0700 or the 0600
+    some writers use (transformers 5 writes model.safetensors so), so a shared cache stays readable.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,7 +80,11 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
-        os.chmod(tmp, 0o777 & ~current_umask())
+        umask = current_umask()
+        for inner in tmp.rglob("*"):
+            if not inner.is_symlink():
+                os.chmod(inner, (0o777 if inner.is_dir() else 0o666) & ~umask)
+        os.chmod(tmp, 0o777 & ~umask)
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, old)
