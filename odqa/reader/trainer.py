@@ -73,6 +73,12 @@ class QATrainer(Trainer):
         return SequentialSampler(eval_dataset)
 
     def _logits(self, features, description: str, metric_key_prefix: str):
+        """Start/end logits of every feature. One process: the pipeline's forward pass
+        (:func:`odqa.reader.inference.forward_windows`: length-sorted batches, dynamic padding,
+        ``inference_mode``), so a reader answers the same in `train-mrc` and `odqa infer`, at its speed.
+        Several processes: the Trainer's sharded loop."""
+        if self.args.world_size == 1 and self.processing_class is not None:
+            return self._forward_windows(features, metric_key_prefix)
         dataloader = self.get_eval_dataloader(model_inputs(features)) if description == "Evaluation" \
             else self.get_test_dataloader(model_inputs(features))
         start = time.time()
@@ -86,6 +92,22 @@ class QATrainer(Trainer):
         output.metrics.update(speed_metrics(metric_key_prefix, start, num_samples=output.num_samples,
                                             num_steps=math.ceil(output.num_samples / batch)))
         return output
+
+    def _forward_windows(self, features, metric_key_prefix: str) -> PredictionOutput:
+        from odqa.reader.inference import forward_windows
+
+        start = time.time()
+        batch = self.args.eval_batch_size
+        logits = forward_windows(self.model, self.processing_class, features, batch, device=self.args.device,
+                                 show_progress=not self.args.disable_tqdm)
+        metrics = speed_metrics(metric_key_prefix, start, num_samples=len(features),
+                                num_steps=math.ceil(len(features) / batch))
+        names = features.column_names if hasattr(features, "column_names") else list(features)
+        if "start_positions" in names and "end_positions" in names and len(features):
+            smoothing = float(getattr(self.model.config, "label_smoothing_factor", 0.0) or 0.0)
+            metrics[f"{metric_key_prefix}_loss"] = windows_span_loss(
+                logits, features["start_positions"], features["end_positions"], smoothing)
+        return PredictionOutput(predictions=logits, label_ids=None, metrics=metrics)
 
     def _answers(self, examples, features, output, prefix: str, output_dir: str | None):
         logits = output.predictions
@@ -125,22 +147,9 @@ class QATrainer(Trainer):
                 metric_key_prefix: str = "test") -> PredictionOutput:
         """Logits → answers for test examples (no labels needed); scores them if they have answers.
 
-        The forward pass is the pipeline's (:func:`odqa.reader.inference.forward_windows`: length-sorted
-        batches, dynamic padding, ``inference_mode``), so a reader answers the same here and in `odqa infer`.
-        Only on several processes does the Trainer's sharded loop run instead.
+        The forward pass is :meth:`_logits`' (the pipeline's on one process).
         """
-        if self.args.world_size > 1 or self.processing_class is None:
-            output = self._logits(predict_dataset, "Prediction", metric_key_prefix)
-        else:
-            from odqa.reader.inference import forward_windows
-
-            start = time.time()
-            batch = self.args.eval_batch_size
-            logits = forward_windows(self.model, self.processing_class, predict_dataset, batch,
-                                     device=self.args.device, show_progress=not self.args.disable_tqdm)
-            output = PredictionOutput(predictions=logits, label_ids=None, metrics=speed_metrics(
-                metric_key_prefix, start, num_samples=len(predict_dataset),
-                num_steps=math.ceil(len(predict_dataset) / batch)))
+        output = self._logits(predict_dataset, "Prediction", metric_key_prefix)
         metrics = dict(output.metrics)
         predictions = None
         if self.post_process_function is not None and predict_examples is not None:
@@ -150,3 +159,18 @@ class QATrainer(Trainer):
                 metrics.update(self._score(predictions, predict_examples, metric_key_prefix))
         self.control = self.callback_handler.on_predict(self.args, self.state, self.control, metrics)
         return PredictionOutput(predictions=predictions, label_ids=None, metrics=metrics)
+
+
+def windows_span_loss(logits, start_positions, end_positions, label_smoothing: float = 0.0) -> float:
+    """The span loss of :func:`odqa.reader.modeling.span_loss`, each window over its own tokens (no padding
+    in the softmax, so the figure does not depend on how windows were batched), averaged over windows."""
+    import torch
+
+    from odqa.reader.modeling import span_loss
+
+    starts, ends = logits
+    losses = [float(span_loss(torch.from_numpy(start)[None], torch.from_numpy(end)[None],
+                              torch.tensor([int(s)]), torch.tensor([int(e)]), label_smoothing))
+              for start, end, s, e in zip(starts, ends, start_positions, end_positions)
+              if 0 <= int(s) < len(start) and 0 <= int(e) < len(end)]  # HF ignores positions outside the window
+    return sum(losses) / len(losses) if losses else float("nan")
