@@ -29,10 +29,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from inference_common import read_cached  # noqa: E402
 from report import KORQUAD, REPO, machine, publish  # noqa: E402
-
-CHUNK = 50  # questions read and cached together
-
 
 def article_roles(n_articles: int) -> dict[int, tuple[str, bool]]:
     """{article index: (half, removed)} for the odd (held-out) articles: 'choose' or 'report', and whether
@@ -72,27 +70,6 @@ def index_without_removed(payload: dict):
     start = time.perf_counter()
     retriever = get_retriever("bm25").index(corpus)
     return retriever, len(corpus), time.perf_counter() - start
-
-
-def read_cached(name: str, questions: list[dict], work: Path, read_chunk) -> dict[str, dict]:
-    """{question id: {"text", "no_answer_score"}} of every question, read chunk by chunk, each chunk cached."""
-    from odqa.utils.io import read_json, write_json
-
-    out: dict[str, dict] = {}
-    chunks = [questions[i:i + CHUNK] for i in range(0, len(questions), CHUNK)]
-    for n, chunk in enumerate(chunks):
-        path = work / f"{name}_{n:03d}.json"
-        if path.is_file():
-            cached = read_json(path)
-            if sorted(cached) == sorted(q["id"] for q in chunk):
-                out.update(cached)
-                continue
-        start = time.perf_counter()
-        found = read_chunk(chunk)
-        write_json(path, found)
-        out.update(found)
-        print(f"{name}: chunk {n + 1}/{len(chunks)} read in {time.perf_counter() - start:.0f} s", flush=True)
-    return out
 
 
 def best_of(answers) -> dict:

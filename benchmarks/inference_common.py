@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import random
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reader_learning import DEFAULT_READER_DIR  # noqa: E402
 from report import KORQUAD, MINILM_NOTE, machine  # noqa: E402,F401  (re-exported)
+
+CHUNK = 50  # questions read and cached together by read_cached
 
 
 def find_reader(path: str | None) -> Path:
@@ -100,3 +103,25 @@ def load_reader(reader_dir: str | Path, precision: str, even_file: Path):
     if precision == "int8":
         calibrate_from_file(reader, str(even_file), "int8")
     return reader
+
+
+def read_cached(name: str, questions: list[dict], work: Path, read_chunk, chunk_size: int = CHUNK) -> dict:
+    """{question id: what ``read_chunk`` found} for every question, read chunk by chunk, each chunk cached in
+    ``work`` (a rerun reads only the missing chunks: a slow machine can spread a run over sessions)."""
+    from odqa.utils.io import read_json, write_json
+
+    out: dict[str, dict] = {}
+    chunks = [questions[i:i + chunk_size] for i in range(0, len(questions), chunk_size)]
+    for n, chunk in enumerate(chunks):
+        path = work / f"{name}_{n:03d}.json"
+        if path.is_file():
+            cached = read_json(path)
+            if sorted(cached) == sorted(q["id"] for q in chunk):
+                out.update(cached)
+                continue
+        start = time.perf_counter()
+        found = read_chunk(chunk)
+        write_json(path, found)
+        out.update(found)
+        print(f"{name}: chunk {n + 1}/{len(chunks)} read in {time.perf_counter() - start:.0f} s", flush=True)
+    return out
