@@ -102,9 +102,10 @@ def export_reader(model: str, output_dir: str | Path, overwrite: bool = False) -
     output_dir = Path(output_dir)
     if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
         raise ConfigError(f"{output_dir}: exists and is not empty; choose another folder or pass --overwrite.")
-    reader = load_reader(model)
+    folder = resolve_model_name(model)  # an alias becomes its folder once, for model, tokenizer and threshold
+    reader = load_reader(folder)
     qa_model = to_hf_model(reader)
-    tokenizer = load_tokenizer(model)
+    tokenizer = load_tokenizer(folder)
     with atomic_directory(output_dir) as tmp:
         qa_model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
@@ -117,7 +118,7 @@ def export_reader(model: str, output_dir: str | Path, overwrite: bool = False) -
         left_behind = ["answers cut at morpheme boundaries", "spans compared across passages"]
         if getattr(reader.config, "odqa_add_title", False):
             left_behind.append("titles prepended to passages (this reader was trained with them)")
-        if (Path(resolve_model_name(model)) / THRESHOLD_FILE).is_file():
+        if (Path(folder) / THRESHOLD_FILE).is_file():
             left_behind.append(f"the no-answer threshold ({THRESHOLD_FILE})")
         write_json(tmp / "odqa_export.json", {"exported_from": str(model), "format": "hf",
                                               "architecture": type(qa_model).__name__,
