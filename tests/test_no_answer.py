@@ -388,6 +388,37 @@ def test_choose_store_and_apply_a_threshold_end_to_end(reader_dir, v2_dataset, t
     (Path(reader_dir) / THRESHOLD_FILE).unlink()
 
 
+def test_train_mrc_eval_scores_unanswerable_questions(reader_dir, v2_dataset, tmp_path):
+    """train-mrc --do_eval used to leave unanswerable questions out of EM; now SQuAD 2.0 accounting, equal to
+    `odqa evaluate --metric korquad_v2` on the predictions and n-best it wrote."""
+    out = tmp_path / "eval"
+    run = subprocess.run([sys.executable, "train_mrc_v2.py", "--do_eval", "--model", str(reader_dir),
+                          "--eval_dataset", str(v2_dataset), "--output_dir", str(out), "--max_seq_len", "64",
+                          "--doc_stride", "24", "--max_query_len", "16", "--disable_tqdm", "true"],
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert run.returncode == 0, run.stderr
+    metrics = json.loads((out / "run_info.json").read_text(encoding="utf-8"))["results"]["eval"]
+    official = json.loads(subprocess.run(
+        [sys.executable, "-m", "odqa", "evaluate", "--dataset", str(v2_dataset), "--predictions",
+         str(out / "predictions.json"), "--metric", "korquad_v2", "--nbest", str(out / "nbest_predictions.json")],
+        capture_output=True, text=True, check=True).stdout)
+    assert metrics["eval_no_ans_total"] == official["NoAns_total"] == 3
+    assert metrics["eval_has_ans_total"] == official["HasAns_total"] == 6
+    assert metrics["eval_exact_match"] == pytest.approx(official["exact"])  # the 3 unanswerable count as missed
+    assert metrics["eval_exact_match"] == pytest.approx(official["HasAns_exact"] * 6 / 9)
+    assert metrics["eval_has_ans_exact_match"] == pytest.approx(official["HasAns_exact"])
+    assert metrics["eval_best_exact_match"] == pytest.approx(official["best_exact"])
+    # the reported threshold reproduces the best EM when applied (the official one need not)
+    applied = json.loads(subprocess.run(
+        [sys.executable, "-m", "odqa", "evaluate", "--dataset", str(v2_dataset), "--predictions",
+         str(out / "predictions.json"), "--metric", "korquad_v2", "--nbest", str(out / "nbest_predictions.json"),
+         "--no_answer_threshold", str(metrics["eval_best_threshold"])],
+        capture_output=True, text=True, check=True).stdout)
+    assert applied["exact"] == pytest.approx(metrics["eval_best_exact_match"])
+    assert applied["NoAns_exact"] == pytest.approx(metrics["eval_best_no_ans_accuracy"])
+    assert applied["answer_rate"] == pytest.approx(metrics["eval_best_answer_rate"])
+
+
 def test_abstaining_pipeline_and_a_broken_threshold_file(reader_dir, tmp_path):
     from odqa.pipeline import ExtractiveReader, ODQAPipeline
     from odqa.retrieval import get_retriever, load_corpus

@@ -137,7 +137,9 @@ class ReaderDataArguments(WindowArguments):
         "help": "With --token_masking_ratio: train on the masked and the unmasked windows together."})
     fix_answer_start: bool = field(default=False, metadata={
         "help": "Move answer_start values that miss their answer text to the nearest occurrence."})
-    metric: str = field(default="korquad", metadata={"help": "korquad (char F1) | squad (token F1).",
+    metric: str = field(default="korquad", metadata={"help": "korquad (char F1) | squad (token F1). An eval set "
+                                                     "with unanswerable questions is scored with SQuAD 2.0 "
+                                                     "accounting under these rules (eval_has_ans_*, eval_best_*).",
                                                      "choices": ["korquad", "squad"]})
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training examples."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Use only the first N eval examples."})
