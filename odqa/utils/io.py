@@ -97,6 +97,16 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def check_free_folder(path: str | os.PathLike, overwrite: bool) -> None:
+    """Refuse to write into a folder that already holds files unless ``overwrite``: a one-line error, before any
+    slow work, instead of silently replacing someone's model."""
+    from odqa.errors import ConfigError
+
+    folder = Path(path)
+    if not overwrite and folder.is_dir() and any(folder.iterdir()):
+        raise ConfigError(f"{folder}: exists and is not empty; choose another folder or pass --overwrite.")
+
+
 def write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
