@@ -226,3 +226,32 @@ def test_the_page_in_a_real_browser_highlights_the_answer(server, tmp_path):
         assert (tmp_path / "serve_page.png").stat().st_size > 10_000
     finally:
         browser.quit()
+
+
+def test_the_page_in_a_real_browser_says_no_answer_and_keeps_the_passages(server, pipeline):
+    """A reader that abstains (threshold below every score): the page says the collection does not seem to hold
+    the answer, shows no answer box, and still lists the passages it read."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = _browser()
+    saved = pipeline.read_options.no_answer_threshold
+    pipeline.read_options.no_answer_threshold = -1e9  # every best answer's no_answer_score is above it
+    try:
+        status, body, _ = server.request("/answer", {"question": QUESTIONS[0]})
+        assert status == 200 and body["results"][0]["no_answer"] is True and body["results"][0]["answers"] == []
+        read = [p["title"] or p["passage_id"] for p in body["results"][0]["passages"]]
+        browser.get(server.url + "/")
+        WebDriverWait(browser, 30).until(lambda b: b.find_element(By.ID, "status").text)
+        browser.find_element(By.ID, "question").send_keys(QUESTIONS[0])
+        browser.find_element(By.ID, "submit").click()
+        WebDriverWait(browser, 120).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#answers .no-answer"))
+        assert "does not seem to hold the answer" in browser.find_element(By.CSS_SELECTOR, "#answers .no-answer").text
+        assert not browser.find_elements(By.CSS_SELECTOR, "#answers .answer")
+        assert browser.find_element(By.ID, "passages-box").get_attribute("hidden") is None
+        titles = browser.find_elements(By.CSS_SELECTOR, "#passages .passage-item .title")
+        listed = [e.get_attribute("textContent") for e in titles]  # inside the closed <details>: not "visible"
+        assert len(listed) == len(read) >= 1 and all(title in line for title, line in zip(read, listed))
+    finally:
+        pipeline.read_options.no_answer_threshold = saved
+        browser.quit()
