@@ -15,6 +15,12 @@ point ``--pyserini_python`` at that Python, e.g.
 
 (``OPENAI_API_KEY=unused``: Pyserini builds an OpenAI client when imported and fails without one; nothing is
 sent.)
+
+``--passages 200000``: the same two engines at scale instead, on the synthetic corpus of
+``benchmarks/retrieval_speed.py`` (passages of 3-8 sentences re-sampled from the half, seeded; no gold, so
+no recall): index build time (tokenization included), peak memory (maximum RSS of the process that builds
+and of the one that searches), queries/s single-threaded and with 2 threads over the half's 3,316 questions.
+Each engine runs in a process of its own, so neither's memory counts against the other.
 """
 from __future__ import annotations
 
@@ -48,9 +54,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default=str(KORQUAD))
     parser.add_argument("--pyserini_python", default=sys.executable, help="a Python with Pyserini installed")
+    parser.add_argument("--passages", type=int, default=0,
+                        help="N > 0: build and search a synthetic corpus of N passages instead (speed and memory)")
+    parser.add_argument("--odqa_scale_job", default=None, help=argparse.SUPPRESS)  # the odqa side of --passages
     parser.add_argument("--no_write", action="store_true")
     args = parser.parse_args()
+    if args.odqa_scale_job:
+        return odqa_scale_job(Path(args.odqa_scale_job))
     check_pyserini(args.pyserini_python)
+    if args.passages:
+        return scale_run(args)
 
     from odqa.retrieval import get_retriever
     from odqa.retrieval.base import Hit
@@ -160,6 +173,102 @@ def main() -> int:
                      f"{fmt(r['qps_2'], '.0f')} | {fmt(r['index_bytes'] and r['index_bytes'] / 1e6, '.1f')} |")
     print("\n".join(lines))
     publish("peers_retrieval", "\n".join(lines), args.no_write)
+    return 0
+
+
+def peak_rss_mb(who: int) -> float:
+    import resource
+
+    return resource.getrusage(who).ru_maxrss / 1024  # Linux: kB
+
+
+def odqa_scale_job(work: Path) -> int:
+    """odqa's side of ``--passages``, in a fresh process: index, then search one thread and two."""
+    import resource
+
+    from retrieval_speed import synthetic_corpus
+
+    from odqa.retrieval.bm25 import BM25Retriever
+    from odqa.retrieval.corpus import iter_mrc_examples
+    from odqa.utils.io import read_json, write_json
+
+    job = read_json(work / "odqa_job.json")
+    examples = list(iter_mrc_examples(read_json(job["dataset"])))
+    corpus = synthetic_corpus(examples, job["passages"])
+    queries = [e["question"] for e in examples if e["question"]]
+    before = peak_rss_mb(resource.RUSAGE_SELF)
+    retriever = BM25Retriever()
+    start = time.perf_counter()
+    retriever.index(corpus)
+    timings = {"index_seconds": time.perf_counter() - start, "rss_before_index_mb": before}
+    retriever.retrieve(queries[:10], 20)  # warm-up (numba)
+    for threads, key in ((1, "qps_1_thread"), (2, "qps_2_threads")):
+        retriever.n_threads = threads
+        start = time.perf_counter()
+        retriever.retrieve(queries, 20)
+        timings[key] = len(queries) / (time.perf_counter() - start)
+    timings["peak_rss_mb"] = peak_rss_mb(resource.RUSAGE_SELF)
+    with tempfile.TemporaryDirectory() as tmp:
+        retriever.save(Path(tmp) / "idx")
+        timings["index_bytes"] = sum(f.stat().st_size for f in (Path(tmp) / "idx").rglob("*") if f.is_file())
+    write_json(work / "odqa_timings.json", timings)
+    return 0
+
+
+def scale_run(args) -> int:
+    """Both engines on ``args.passages`` synthetic passages: build time, peak memory, queries/s."""
+    from retrieval_speed import synthetic_corpus
+
+    from odqa.retrieval.bm25 import BM25Retriever
+    from odqa.retrieval.corpus import iter_mrc_examples
+    from odqa.utils.io import read_json, write_json
+
+    work = Path(tempfile.mkdtemp(prefix="odqa-peers-scale-"))
+    write_json(work / "odqa_job.json", {"dataset": str(args.dataset), "passages": args.passages})
+    subprocess.run([sys.executable, __file__, "--odqa_scale_job", str(work)], check=True)
+    odqa = read_json(work / "odqa_timings.json")
+
+    examples = list(iter_mrc_examples(read_json(args.dataset)))
+    corpus = synthetic_corpus(examples, args.passages)
+    contents = BM25Retriever().passage_texts(corpus.passages)  # what odqa indexes (no titles here)
+    job = {"passages": [{"id": p.id, "contents": c} for p, c in zip(corpus.passages, contents)],
+           "queries": [{"id": str(i), "text": e["question"]} for i, e in enumerate(examples) if e["question"]],
+           "settings": [list(LUCENE_DEFAULT)], "k": 20}
+    del corpus, contents
+    (work / "job.json").write_text(json.dumps(job, ensure_ascii=False), encoding="utf-8")
+    n_queries = len(job["queries"])
+    del job
+    env = {**os.environ, "OPENAI_API_KEY": os.environ.get("OPENAI_API_KEY", "unused")}
+    subprocess.run([args.pyserini_python, str(WORKER), str(work / "job.json"), str(work)], check=True, env=env)
+    lucene = json.loads((work / "timings.json").read_text(encoding="utf-8"))
+
+    def row(label, t, peak):
+        return (f"| {label} | {t['index_seconds']:.0f} | {peak:,.0f} | {t['qps_1_thread']:.0f} | "
+                f"{t['qps_2_threads']:.0f} | {t['index_bytes'] / 1e6:.0f} |")
+
+    lucene_peak = max(lucene.get("indexer_peak_rss_mb", 0.0), lucene.get("searcher_peak_rss_mb", 0.0))
+    lines = [
+        f"## Peers at scale: odqa bm25 vs Lucene + Nori, {args.passages:,} passages (`benchmarks/peers_retrieval.py`)",
+        "",
+        "Command: `JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64 flock /tmp/odqa-cpu.lock python "
+        f"benchmarks/peers_retrieval.py --passages {args.passages} --pyserini_python <venv with pyserini 1.6.0>/bin/python`  ",
+        f"Machine: {machine()}. Pyserini 1.6.0 (Anserini fat jar), Java 25, Korean analyzer (Nori).  ",
+        f"The synthetic corpus of `benchmarks/retrieval_speed.py` ({args.passages:,} passages of 3-8 sentences re-sampled "
+        f"from the KorQuAD half, seeded); {n_queries:,} queries (the half's questions), top 20. Both at their defaults "
+        "(odqa: Kiwi morphemes + bigrams, k1 0.6, b 0.75; Lucene: Nori, k1 0.9, b 0.4); index time includes "
+        "tokenization; each engine in a process of its own: peak memory is its maximum RSS (Lucene: the larger of "
+        "the indexing JVM and the searching process). q/s 1 thread: odqa's batch `retrieve` on one thread, "
+        "Lucene's `search` one query at a time; 2 threads: odqa's default, Pyserini's `batch_search(threads=2)`.", "",
+        "| retriever | index s | peak MB | q/s | q/s 2 threads | index MB |", "|---|---:|---:|---:|---:|---:|",
+        row("odqa bm25 (defaults)", odqa, odqa["peak_rss_mb"]),
+        row("Lucene + Nori (defaults)", lucene, lucene_peak),
+        "",
+        f"odqa / Lucene: index time {odqa['index_seconds'] / lucene['index_seconds']:.2f}x, peak memory "
+        f"{odqa['peak_rss_mb'] / lucene_peak:.2f}x, q/s {odqa['qps_1_thread'] / lucene['qps_1_thread']:.2f}x "
+        f"(1 thread) and {odqa['qps_2_threads'] / lucene['qps_2_threads']:.2f}x (2 threads).",
+    ]
+    print("\n".join(lines))
+    publish(f"peers_retrieval_{args.passages}", "\n".join(lines), args.no_write)
     return 0
 
 

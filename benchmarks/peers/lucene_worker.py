@@ -11,6 +11,7 @@ odqa's own environment never imports it. Input: a JSON file {"passages": [{"id",
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 import time
@@ -34,7 +35,8 @@ def main() -> int:
                     str(docs), "--index", str(index), "--generator", "DefaultLuceneDocumentGenerator", "--threads",
                     str(job.get("index_threads", 1)), "--language", "ko", "--storePositions", "--storeDocvectors"],
                    check=True, capture_output=True)
-    timings = {"index_seconds": time.perf_counter() - start, "index_bytes": directory_bytes(index)}
+    timings = {"index_seconds": time.perf_counter() - start, "index_bytes": directory_bytes(index),
+               "indexer_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
     from pyserini.search.lucene import LuceneSearcher
 
@@ -56,6 +58,7 @@ def main() -> int:
             start = time.perf_counter()
             searcher.batch_search(texts, [str(i) for i in range(len(texts))], k, threads=2)
             timings["qps_2_threads"] = len(texts) / (time.perf_counter() - start)
+    timings["searcher_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the JVM is in here
     (work / "runs.json").write_text(json.dumps(runs), encoding="utf-8")
     (work / "timings.json").write_text(json.dumps(timings), encoding="utf-8")
     return 0
