@@ -69,7 +69,8 @@ def choose_threshold(rows: list[dict], nbest: dict[str, list[dict]], metric: str
                                 f" with HasAns EM within {max_has_answer_drop:g} points of always answering")
     return {"no_answer_threshold": threshold, "metric": metric, "rule": rule, "questions": always["total"],
             "has_answer": always.get("HasAns_total", 0), "no_answer": always.get("NoAns_total", 0),
-            "always_answer": {k: always[k] for k in ("exact", "f1", "HasAns_exact", "NoAns_exact") if k in always},
+            "always_answer": {k: always[k] for k in ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact")
+                              if k in always},
             "with_threshold": {k: chosen[k] for k in ("exact", "f1", "HasAns_exact", "NoAns_exact", "answer_rate")
                                if k in chosen}}
 

@@ -145,36 +145,30 @@ class QATrainer(Trainer):
             scores = self.compute_metrics(EvalPrediction(predictions=formatted, label_ids=references))
             return {k if k.startswith(f"{prefix}_") else f"{prefix}_{k}": v for k, v in scores.items()}
         references = {ex["id"]: ex["answers"]["text"] for ex in examples}
-        if nbest is not None and not all(references.values()):
-            return self._score_with_unanswerable(predictions, references, nbest, prefix)
+        if nbest is not None and any(ex.get("is_impossible") for ex in examples):
+            return self._score_with_unanswerable(examples, nbest, prefix)
         scores = answer_metrics(predictions, references, metric=self.metric)
         return {f"{prefix}_exact_match": scores["exact_match"], f"{prefix}_f1": scores["f1"]}
 
-    def _score_with_unanswerable(self, predictions: dict[str, str], references: dict[str, list[str]],
-                                 nbest: dict[str, list[dict]], prefix: str) -> dict[str, float]:
-        """SQuAD 2.0 figures (``korquad_v2``/``squad_v2`` rules): the reader always answers, so ``exact_match``/``f1``
-        count every unanswerable question as missed; ``best_*`` is what the best no-answer threshold on the
-        best answer's ``no_answer_score`` would reach (``odqa choose-threshold`` stores one with the reader), with
-        HasAns EM and NoAns accuracy at that threshold."""
-        from odqa.metrics.squad_v2 import choose_best_threshold, compute_squad_v2
-        from odqa.reader.abstention import no_answer_scores_from_nbest
+    def _score_with_unanswerable(self, examples, nbest: dict[str, list[dict]], prefix: str) -> dict[str, float]:
+        """SQuAD 2.0 figures (``korquad_v2``/``squad_v2`` rules) as `odqa choose-threshold` computes them: the
+        reader always answers, so ``exact_match``/``f1`` count every unanswerable question as missed; ``best_*``
+        is what the best no-answer threshold on the best answer's ``no_answer_score`` reaches, with HasAns EM,
+        NoAns accuracy and answer rate at that threshold."""
+        from odqa.pipeline.choose_threshold import choose_threshold
 
-        metric = f"{self.metric}_v2"
-        null_scores = no_answer_scores_from_nbest(nbest)
-        null_scores = {qid: null_scores.get(qid, float("inf")) for qid in references}
-        always = compute_squad_v2(predictions, references, null_scores, metric=metric)
-        threshold = choose_best_threshold(predictions, references, null_scores, metric)  # reproduces best_exact
-        at_best = compute_squad_v2(predictions, references, null_scores, threshold=threshold, metric=metric)
+        record = choose_threshold(list(examples), nbest, f"{self.metric}_v2", source="eval n-best")
+        always, chosen = record["always_answer"], record["with_threshold"]
         return {
             f"{prefix}_exact_match": always["exact"], f"{prefix}_f1": always["f1"],
             f"{prefix}_has_ans_exact_match": always.get("HasAns_exact", 0.0),
             f"{prefix}_has_ans_f1": always.get("HasAns_f1", 0.0),
-            f"{prefix}_has_ans_total": always.get("HasAns_total", 0), f"{prefix}_no_ans_total": always["NoAns_total"],
-            f"{prefix}_best_exact_match": always["best_exact"], f"{prefix}_best_f1": always["best_f1"],
-            f"{prefix}_best_threshold": threshold,
-            f"{prefix}_best_has_ans_exact_match": at_best.get("HasAns_exact", 0.0),
-            f"{prefix}_best_no_ans_accuracy": at_best["NoAns_exact"],
-            f"{prefix}_best_answer_rate": at_best["answer_rate"],
+            f"{prefix}_has_ans_total": record["has_answer"], f"{prefix}_no_ans_total": record["no_answer"],
+            f"{prefix}_best_exact_match": chosen["exact"], f"{prefix}_best_f1": chosen["f1"],
+            f"{prefix}_best_threshold": record["no_answer_threshold"],
+            f"{prefix}_best_has_ans_exact_match": chosen.get("HasAns_exact", 0.0),
+            f"{prefix}_best_no_ans_accuracy": chosen["NoAns_exact"],
+            f"{prefix}_best_answer_rate": chosen["answer_rate"],
         }
 
     def predict(self, predict_dataset, predict_examples=None, ignore_keys=None,
