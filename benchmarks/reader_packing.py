@@ -24,18 +24,13 @@ from report import KORQUAD, machine, publish  # noqa: E402
 FORMATS = ("float32", "float16", "int8")
 
 
-def packed_state(reader_dir: Path, dtype: str) -> tuple[dict, int]:
+def packed_state(changed: dict, dtype: str) -> tuple[dict, int]:
     """(the reader's changed weights after packing and restoring them as ``dtype``, the packed file's size in
     bytes); float32: the weights as trained (nothing to replace), and their size in fp32."""
-    import torch
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
-    from odqa.models.e5_small import ensure_e5_small
     from odqa.models.korquad_reader import pack_tensors, restore_tensors
 
-    base = {f"backbone.{k}": v for k, v in load_file(str(Path(ensure_e5_small()) / "model.safetensors")).items()}
-    state = load_file(str(reader_dir / "model.safetensors"))
-    changed = {k: v for k, v in state.items() if k not in base or not torch.equal(v, base[k])}
     packed = changed if dtype == "float32" else pack_tensors(changed, dtype)
     with tempfile.TemporaryDirectory() as tmp:
         save_file({k: v.contiguous() for k, v in packed.items()}, str(Path(tmp) / "w.safetensors"))
@@ -89,10 +84,13 @@ def main() -> int:
     if args.max_questions:
         keep = set(list(references)[:args.max_questions])
         references = {q: golds for q, golds in references.items() if q in keep}
+    from odqa.models.korquad_reader import changed_weights
+
+    changed, _ = changed_weights(reader_dir)
     rows = {}
     for dtype in FORMATS:
         start = time.perf_counter()
-        state, size = packed_state(reader_dir, dtype)
+        state, size = packed_state(changed, dtype)
         predictions = gold_predictions(reader_dir, state, eval_file, set(references))
         rows[dtype] = {"scores": compute_metrics(predictions, references), "bytes": size,
                        "predictions": predictions, "seconds": time.perf_counter() - start}

@@ -183,21 +183,17 @@ def pack_tensors(changed: dict, dtype: str) -> dict:
     return packed
 
 
-def pack_reader(reader_dir: str | Path, recipe: dict[str, Any], run: dict[str, Any], command: str,
-                out_dir: str | Path = DATA_DIR, dtype: str = "float16") -> Path:
-    """A trained e5-small reader folder → the shipped weights file and manifest in ``out_dir``.
+def changed_weights(reader_dir: str | Path) -> tuple[dict, dict]:
+    """(the tensors of a trained e5-small reader that differ from e5-small, the head included; its whole state).
 
-    Keeps every tensor that differs from e5-small (and the head); refuses a reader whose word
-    embeddings changed (it was not trained with them frozen, so the base could not restore them).
-    """
+    What ships is this difference; a reader whose word embeddings changed cannot ship that way (it was not
+    trained with them frozen, and they are most of the model), so it is refused here."""
     import torch
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
-    from odqa.models.e5_small import MARKER as E5_MARKER
     from odqa.models.e5_small import ensure_e5_small
-    from odqa.utils.io import atomic_path, write_text
 
-    reader_dir, out_dir = Path(reader_dir), Path(out_dir)
+    reader_dir = Path(reader_dir)
     base = Path(ensure_e5_small())
     base_state = {f"backbone.{k}": v for k, v in load_file(str(base / "model.safetensors")).items()}
     state = load_file(str(reader_dir / "model.safetensors"))
@@ -205,6 +201,25 @@ def pack_reader(reader_dir: str | Path, recipe: dict[str, Any], run: dict[str, A
         raise ConfigError(f"{reader_dir}: its word embeddings differ from e5-small's; only a reader trained with "
                           "--freeze_word_embeddings can ship as a difference from e5-small.")
     changed = {k: v for k, v in state.items() if k not in base_state or not torch.equal(v, base_state[k])}
+    return changed, state
+
+
+def pack_reader(reader_dir: str | Path, recipe: dict[str, Any], run: dict[str, Any], command: str,
+                out_dir: str | Path = DATA_DIR, dtype: str = "float16") -> Path:
+    """A trained e5-small reader folder → the shipped weights file and manifest in ``out_dir``.
+
+    Keeps every tensor that differs from e5-small (and the head); refuses a reader whose word
+    embeddings changed (it was not trained with them frozen, so the base could not restore them).
+    """
+    from safetensors.torch import save_file
+
+    from odqa.models.e5_small import MARKER as E5_MARKER
+    from odqa.models.e5_small import ensure_e5_small
+    from odqa.utils.io import atomic_path, write_text
+
+    reader_dir, out_dir = Path(reader_dir), Path(out_dir)
+    base = Path(ensure_e5_small())
+    changed, state = changed_weights(reader_dir)
     packed = pack_tensors(changed, dtype)
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{NAME}.safetensors"
