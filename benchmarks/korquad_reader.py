@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import KORQUAD, REPO, machine, publish  # noqa: E402
+from report import KORQUAD, REPO, machine, publish, repo_relative  # noqa: E402
 
 SAMPLE_VALIDATION = REPO / "data" / "sample" / "validation.json"
 RECIPE = {  # the recipe of the shipped reader (docs/reader.md); --epochs and --max_train_minutes are the run's
@@ -149,7 +149,7 @@ def train(args) -> dict:
     run = {"train_on": args.train_on, "dataset": str(dataset), "epochs_scheduled": args.epochs,
            "max_train_minutes": args.max_train_minutes, "stopped_by_budget": budget.stopped_early,
            "train": results.get("train", {}), "eval": results.get("eval"),
-           "curve": curve.points + [curve.final], "curve_dataset": str(curve_file),
+           "curve": curve.points + [curve.final], "curve_dataset": repo_relative(curve_file),
            "curve_questions": len(curve.questions), "training_minutes": curve.final["minutes"],
            "wall_minutes": round(wall / 60, 2), "machine": machine(),
            "command": " ".join(["python", *sys.argv])}

@@ -19,6 +19,13 @@ MINILM_NOTE = ("The reader is the offline all-MiniLM-L6-v2, an ENGLISH uncased m
 INT8_FLAGS = ("amx_int8", "avx512_vnni", "avx_vnni", "avx512f", "avx2")  # what int8 speed-ups depend on
 
 
+def repo_relative(path: Path | str) -> str:
+    """``path`` relative to the tree the script runs from when inside it (what a record should carry: the same
+    on every clone), else as given."""
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
 def cpu_description() -> str:
     """The CPU model and its int8-relevant instruction sets (int8 reading is ~2.5x on AVX-512 VNNI, ~1x on AVX2)."""
     model, flags = platform.processor() or platform.machine(), set()
