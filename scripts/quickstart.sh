@@ -19,6 +19,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 INDEX=models/sample_bm25
 OUT=outputs/quickstart
 
+START=$SECONDS STEP=$SECONDS
 echo "== 1/2 the reader alone: e5-small-korquad on the gold passages of data/sample/validation.json"
 mkdir -p "$OUT"
 "$PYTHON" train_mrc_v2.py --do_eval --model e5-small-korquad \
@@ -30,6 +31,8 @@ m = json.load(open(sys.argv[1], encoding="utf-8"))["results"]["eval"]
 print(f"   gold passage: EM {m['eval_exact_match']:.2f}  F1 {m['eval_f1']:.2f}")
 EOF
 
+echo "   ($((SECONDS - STEP)) s)"
+STEP=$SECONDS
 echo "== 2/2 open-domain QA: BM25 top-5 over all sample passages, then the reader (inference.py)"
 # spans are compared across passages by the reader's score against "no answer" plus 0.2 x the BM25 score
 # (--retriever_weight, default 0.2: chosen on KorQuAD training articles, see docs/pipeline.md)
@@ -38,5 +41,6 @@ echo "== 2/2 open-domain QA: BM25 top-5 over all sample passages, then the reade
   --index "$INDEX" \
   --dataset_path data/sample/validation.json \
   --do_eval --show_examples 5 --output_dir "$OUT"
-echo "== done: predictions, n-best answers, retrieved passages and metrics are in $OUT/"
+echo "   ($((SECONDS - STEP)) s)"
+echo "== done in $((SECONDS - START)) s after the installs: predictions, n-best answers, retrieved passages and metrics are in $OUT/"
 echo "   one question against your own files: python -m odqa ask \"경복궁이 처음 지어진 해는?\" --corpus FILE..."
