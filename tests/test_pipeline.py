@@ -91,7 +91,7 @@ def _passages(corpus, n=3, scores=None):
 def test_answers_point_into_their_passage(reader, sample_corpus):
     passages = _passages(sample_corpus, 3)
     [answers] = reader.read(["경복궁이 처음 지어진 해는?"], [passages])
-    assert answers and len(answers) <= WINDOW.n_best_size
+    assert answers and len(answers) <= WINDOW.n_best_size + len(passages) - 1  # n-best + each passage's best
     by_id = {p.passage_id: p for p in passages}
     for a in answers:
         assert a.passage == by_id[a.passage_id].text and a.passage[a.start:a.end] == a.text != ""
@@ -344,3 +344,51 @@ def test_any_head_reads(tmp_path, char_tokenizer_dir, sample_corpus, head):
     assert reader.model.config.odqa_head == head
     [answers] = reader.read(["질문은?"], [_passages(sample_corpus, 2)])
     assert answers and answers[0].passage[answers[0].start:answers[0].end] == answers[0].text
+
+
+def test_every_passage_read_keeps_its_best_answer(reader_dir, sample_corpus):
+    """The n-best is the best n_best spans across passages plus each passage's best span when none of it made
+    the cut: what each passage offered stays visible, and it is the answer that passage gives read alone."""
+    window = dataclasses.replace(WINDOW, n_best_size=2)
+    small = ExtractiveReader.from_pretrained(str(reader_dir), window=window, batch_size=8, show_progress=False)
+    passages = _passages(sample_corpus, 5)
+    question = "경복궁이 처음 지어진 해는?"
+    [answers] = small.read([question], [passages])
+    alone = small.read([question] * len(passages), [[p] for p in passages])
+    offered = {p.passage_id for p, found in zip(passages, alone) if found}
+    assert len(offered) > 2  # more passages offer a span than the n-best holds
+    assert {a.passage_id for a in answers} == offered
+    assert 2 < len(answers) <= 2 + len(offered) - 1
+    assert [a.score for a in answers] == sorted((a.score for a in answers), reverse=True)
+    for p, found in zip(passages, alone):
+        if found:  # a passage's first answer in the n-best is its best answer when read alone
+            mine = next(a for a in answers if a.passage_id == p.passage_id)
+            assert (mine.start, mine.end, mine.text) == (found[0].start, found[0].end, found[0].text)
+
+
+def test_gold_passage_figure_from_the_same_read_equals_reading_gold_passages_alone(reader, sample_corpus):
+    """`odqa infer --do_eval` reports the reader alone on the gold passage without reading it twice."""
+    from odqa.metrics import compute_metrics
+    from odqa.pipeline.outputs import evaluate_result
+    from odqa.retrieval import get_retriever
+    from odqa.retrieval.questions import load_question_rows
+
+    rows = load_question_rows(str(SAMPLE_DIR / "validation.json"))[:12]
+    questions = [{"id": r["id"], "question": r["question"]} for r in rows]
+    pipe = ODQAPipeline(get_retriever("bm25", tokenizer="bigram").index(sample_corpus), reader)
+    result = pipe.run(questions, top_k=3)
+    metrics = evaluate_result(result, rows, sample_corpus, 3)
+    gold = metrics["gold_passage"]
+    hit = {q["id"] for q, hits in zip(questions, result.hits)
+           if any(sample_corpus[h.passage_id].text == r["context"] for h in hits for r in rows if r["id"] == q["id"])}
+    assert gold["of"] == 12 and gold["questions"] == len(hit) > 0
+    alone = reader.read([r["question"] for r in rows if r["id"] in hit],
+                        [[PassageToRead("g", r["context"])] for r in rows if r["id"] in hit])
+    expected = compute_metrics({r["id"]: a[0].text for r, a in zip([r for r in rows if r["id"] in hit], alone)},
+                               {r["id"]: r["answers"]["text"] for r in rows if r["id"] in hit})
+    assert gold["exact_match"] == pytest.approx(expected["exact_match"])
+    assert gold["f1"] == pytest.approx(expected["f1"])
+    # with the passage cut, only what was read counts
+    cut = evaluate_result(result, rows, sample_corpus, 3, score_ratio=0.999)
+    assert cut["gold_passage"]["questions"] <= gold["questions"]
+    assert evaluate_result(result, rows, sample_corpus, 3, read_mode="concat").get("gold_passage") is None

@@ -244,7 +244,8 @@ def run_inference(retriever_args: InferRetrieverArguments, corpus_args: InferCor
                 "seconds": {k: round(v, 3) for k, v in result.timings.items() if k != "windows"}}
     metrics = None
     if run_args.do_eval:
-        metrics = evaluate_result(result, rows, retriever.corpus, run_args.top_k_retrieval, run_args.metric)
+        metrics = evaluate_result(result, rows, retriever.corpus, run_args.top_k_retrieval, run_args.metric,
+                                  reader_args.read_mode, run_args.passage_score_ratio)
         metrics.update(run_info)
         written.append(write_json(Path(run_args.output_dir) / METRICS_FILE, metrics))
     print(format_summary(result, metrics, run_info, references, run_args.show_examples))

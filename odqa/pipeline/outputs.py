@@ -30,8 +30,9 @@ def recall_cutoffs(top_k: int) -> list[int]:
 
 
 def evaluate_result(result: PipelineResult, rows: Sequence[dict[str, Any]], corpus, top_k: int,
-                    metric: str = "korquad") -> dict[str, Any]:
-    """EM/F1 exactly as `odqa evaluate` computes them, plus retrieval recall@k of the table actually read.
+                    metric: str = "korquad", read_mode: str = "passage", score_ratio: float = 0.0) -> dict[str, Any]:
+    """EM/F1 exactly as `odqa evaluate` computes them, plus retrieval recall@k of the table actually read, and
+    (``read_mode`` passage) the reader alone on each question's gold passage, from the same read.
 
     ``rows``: the dataset's parsed MRC rows (:func:`odqa.retrieval.questions.load_question_rows`), the ones the
     questions came from; only the questions asked are scored (--max_samples, one split).
@@ -51,7 +52,33 @@ def evaluate_result(result: PipelineResult, rows: Sequence[dict[str, Any]], corp
     hits_of = {q["id"]: hits for q, hits in zip(result.questions, result.hits)}
     gold = questions_with_gold([r for r in rows if r["id"] in hits_of], corpus)
     scores["retrieval"] = retrieval_metrics([hits_of[q.id] for q in gold], gold, corpus, recall_cutoffs(top_k))
+    if read_mode == "passage":
+        gold_scores = gold_passage_metrics(result, gold, metric.removesuffix("_v2"), score_ratio)
+        if gold_scores is not None:
+            scores["gold_passage"] = gold_scores
     return scores
+
+
+def gold_passage_metrics(result: PipelineResult, gold: Sequence, metric: str,
+                         score_ratio: float = 0.0) -> dict[str, Any] | None:
+    """EM/F1 of the reader alone on each question's gold passage, for the answerable questions whose gold
+    passage was among those read: its best span there (the n-best keeps every passage's best; within one
+    passage the retriever weight adds the same amount to every span, so the order is the reader's). The same
+    figure as reading the gold passages on their own, without reading them twice; always answering.
+    None when no such question was asked. ``score_ratio``: the pipeline's passage cut (what was read)."""
+    from odqa.metrics import compute_metrics
+    from odqa.pipeline.pipeline import hits_to_read
+
+    answers_of = {q["id"]: answers for q, answers in zip(result.questions, result.answers)}
+    hits_of = {q["id"]: {str(h.passage_id) for h in hits_to_read(hits, score_ratio)}
+               for q, hits in zip(result.questions, result.hits)}
+    read = [q for q in gold if q.answers and q.gold_ids & hits_of.get(q.id, set())]
+    if not read:
+        return None
+    predictions = {q.id: next((a.text for a in answers_of[q.id] if a.passage_id in q.gold_ids), "") for q in read}
+    scores = compute_metrics(predictions, {q.id: q.answers for q in read}, metric=metric)
+    return {"exact_match": scores["exact_match"], "f1": scores["f1"], "questions": len(read),
+            "of": sum(1 for q in gold if q.answers)}
 
 
 def format_summary(result: PipelineResult, metrics: dict[str, Any] | None, run_info: dict[str, Any],
@@ -75,6 +102,11 @@ def format_summary(result: PipelineResult, metrics: dict[str, Any] | None, run_i
         else:
             lines.append(f"EM {metrics['exact_match']:.2f}  F1 {metrics['f1']:.2f}  ({metrics['metric']} rules, "
                          f"{metrics['total']} scored questions)")
+        if "gold_passage" in metrics:
+            g = metrics["gold_passage"]
+            lines.append(f"the reader alone, on the gold passage: EM {g['exact_match']:.2f}  F1 {g['f1']:.2f}  "
+                         f"({g['questions']} of {g['of']} answerable questions had it among the passages read; "
+                         "scored from the same read)")
         retrieval = metrics.get("retrieval", {})
         recalls = [f"recall@{k.split('@')[1]} {v:.1f}" for k, v in retrieval.items() if k.startswith("recall@")]
         if recalls:

@@ -55,6 +55,18 @@ class PipelineResult:
         return {q["id"]: [x.to_dict() for x in a] for q, a in zip(self.questions, self.answers)}
 
 
+def hits_to_read(found: Sequence[Hit], score_ratio: float = 0.0) -> list[Hit]:
+    """A question's hits that are read: all of them, or with ``score_ratio`` > 0 those scoring at least that
+    share of its top score (the top one always)."""
+    top = found[0].score if found else 0.0
+    out = []
+    for hit in found:
+        if hit.rank > 1 and score_ratio > 0 and top > 0 and hit.score < score_ratio * top:
+            break
+        out.append(hit)
+    return out
+
+
 def passages_from_hits(hits: Sequence[Sequence[Hit]], score_ratio: float = 0.0) -> list[list[PassageToRead]]:
     """The passages each question will be read against: its hits, with the passage each carries.
 
@@ -63,11 +75,8 @@ def passages_from_hits(hits: Sequence[Sequence[Hit]], score_ratio: float = 0.0) 
     """
     out = []
     for found in hits:
-        top = found[0].score if found else 0.0
         group = []
-        for hit in found:
-            if hit.rank > 1 and score_ratio > 0 and top > 0 and hit.score < score_ratio * top:
-                break
+        for hit in hits_to_read(found, score_ratio):
             p = hit.passage
             if p is None:
                 raise ConfigError(f"hit {hit.passage_id!r} carries no passage; retrieve with "

@@ -209,7 +209,8 @@ class ExtractiveReader:
     # ------------------------------------------------------------------ all stages
     def read(self, questions: Sequence[str], passages: Sequence[Sequence[PassageToRead]],
              options: ReadOptions | None = None, timings: dict[str, float] | None = None) -> list[list[Answer]]:
-        """For each question, its n-best answers across its passages (best first; [] without passages).
+        """For each question, its n-best answers across its passages (best first; [] without passages), and
+        the best answer of every passage read (after the n-best when it is not among them).
 
         ``timings`` (if given) accumulates seconds per stage: preprocess (examples, tokenization into
         windows), collate (length sorting, padding), forward (the model), postprocess (spans, ranking);
@@ -241,9 +242,16 @@ def _place(candidate: dict, segments: list[_Segment]) -> _Segment | None:
 
 def _rank(found: list[tuple[dict, _Segment]], n_best: int, retriever_weight: float) -> list[Answer]:
     """A question's best ``n_best`` candidates as Answers, scored reader score + ``retriever_weight`` x the
-    retriever's score of their passage; ``probability`` is the softmax over that list, computed here, once."""
-    scored = sorted(((float(c["score"]) + retriever_weight * seg.passage.score, c, seg) for c, seg in found),
-                    key=lambda t: t[0], reverse=True)[:n_best]
+    retriever's score of their passage, plus the best candidate of every passage read that has none among them
+    (so the n-best shows what each passage offered, and the reader can be scored on the gold passage from the
+    same read); ``probability`` is the softmax over that list, computed here, once."""
+    ranked = sorted(((float(c["score"]) + retriever_weight * seg.passage.score, c, seg) for c, seg in found),
+                    key=lambda t: t[0], reverse=True)
+    scored, passages_in = ranked[:n_best], {id(t[2].passage) for t in ranked[:n_best]}
+    for t in ranked[n_best:]:
+        if id(t[2].passage) not in passages_in:  # this passage's best: the first of it in score order
+            passages_in.add(id(t[2].passage))
+            scored.append(t)
     answers = []
     for (score, cand, seg), probability in zip(scored, softmax([t[0] for t in scored])):
         p = seg.passage
