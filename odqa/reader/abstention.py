@@ -111,3 +111,30 @@ def no_answer_scores_from_nbest(nbest: Mapping[str, Sequence[Mapping]], source: 
             raise DataError(f"{source}: question {qid!r}: its n-best entries have no 'no_answer_score'; write them "
                             "again with this version of odqa (`odqa infer` or `train-mrc --do_eval`).")
     return scores
+
+
+def choose_threshold(rows: list[dict], nbest: dict[str, list[dict]], metric: str = "korquad_v2",
+                     source: str = "nbest", max_has_answer_drop: float | None = None) -> dict:
+    """The best-EM threshold of always-answer predictions and their no-answer scores, with the figures
+    before and after (the record stored with the reader)."""
+    from odqa.metrics.cli import labelled_references_of, score_v2
+    from odqa.metrics.squad_v2 import choose_best_threshold
+
+    asked = [r for r in rows if r["id"] in nbest]
+    references = labelled_references_of(asked)
+    if not references:
+        raise ConfigError(f"{source}: none of its questions is a labelled question of the dataset; read the same "
+                          "dev set with `odqa infer` first.")
+    predictions = {qid: (entries[0]["text"] if entries else "") for qid, entries in nbest.items()}
+    scores = no_answer_scores_from_nbest({q: nbest[q] for q in references}, source)
+    threshold = choose_best_threshold(predictions, references, scores, metric, max_has_answer_drop)
+    always = score_v2(asked, predictions, metric, scores)
+    chosen = score_v2(asked, predictions, metric, scores, threshold)
+    rule = "best overall EM" + ("" if max_has_answer_drop is None else
+                                f" with HasAns EM within {max_has_answer_drop:g} points of always answering")
+    return {"no_answer_threshold": threshold, "metric": metric, "rule": rule, "questions": always["total"],
+            "has_answer": always.get("HasAns_total", 0), "no_answer": always.get("NoAns_total", 0),
+            "always_answer": {k: always[k] for k in ("exact", "f1", "HasAns_exact", "HasAns_f1", "NoAns_exact")
+                              if k in always},
+            "with_threshold": {k: chosen[k] for k in ("exact", "f1", "HasAns_exact", "NoAns_exact", "answer_rate")
+                               if k in chosen}}

@@ -155,7 +155,7 @@ class QATrainer(Trainer):
         reader always answers, so ``exact_match``/``f1`` count every unanswerable question as missed; ``best_*``
         is what the best no-answer threshold on the best answer's ``no_answer_score`` reaches, with HasAns EM,
         NoAns accuracy and answer rate at that threshold."""
-        from odqa.pipeline.choose_threshold import choose_threshold
+        from odqa.reader.abstention import choose_threshold
 
         record = choose_threshold(list(examples), nbest, f"{self.metric}_v2", source="eval n-best")
         always, chosen = record["always_answer"], record["with_threshold"]
