@@ -25,7 +25,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-from odqa.errors import ConfigError
 from odqa.reader.abstention import choose_threshold  # noqa: F401  (the command's core; reader-level so train-mrc shares it)
 from odqa.utils.args import parse_cli
 

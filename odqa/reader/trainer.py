@@ -144,9 +144,9 @@ class QATrainer(Trainer):
             references = [{"id": ex["id"], "answers": ex["answers"]} for ex in examples]
             scores = self.compute_metrics(EvalPrediction(predictions=formatted, label_ids=references))
             return {k if k.startswith(f"{prefix}_") else f"{prefix}_{k}": v for k, v in scores.items()}
-        references = {ex["id"]: ex["answers"]["text"] for ex in examples}
         if nbest is not None and any(ex.get("is_impossible") for ex in examples):
             return self._score_with_unanswerable(examples, nbest, prefix)
+        references = {ex["id"]: ex["answers"]["text"] for ex in examples}
         scores = answer_metrics(predictions, references, metric=self.metric)
         return {f"{prefix}_exact_match": scores["exact_match"], f"{prefix}_f1": scores["f1"]}
 
