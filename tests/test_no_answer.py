@@ -472,3 +472,17 @@ def test_ask_prints_an_abstention_with_the_guesses_after_it():
     text = format_answers("수도는?", answers)
     assert "no answer" in text.splitlines()[1] and "서울" in text.splitlines()[2]
     assert "no answer" not in format_answers("수도는?", apply_threshold([_answer("서울", 0.5)], 1.0))
+
+
+def test_infer_summary_says_no_answer_found_not_an_empty_string():
+    from odqa.pipeline.outputs import format_summary
+    from odqa.pipeline.pipeline import PipelineResult
+
+    questions = [{"id": "a", "question": "수도는?"}, {"id": "b", "question": "강은?"}, {"id": "c", "question": "산은?"}]
+    answers = [apply_threshold([_answer("서울", 2.0)], 1.0), apply_threshold([_answer("한강", 0.5)], 1.0), []]
+    run_info = {"retriever": "bm25", "top_k_retrieval": 2, "read_mode": "per passage"}
+    lines = format_summary(PipelineResult(questions, [[], [], []], answers), None, run_info).splitlines()
+    answer_lines = [line for line in lines if line.strip().startswith("answer:")]
+    assert answer_lines[0].startswith("   answer: no answer found") and "'서울'" in answer_lines[0]  # the guess
+    assert answer_lines[1] == "   answer: '한강' (from p, score 1)"
+    assert answer_lines[2].startswith("   answer: no answer found") and "''" not in answer_lines[2]

@@ -85,10 +85,10 @@ def marked_passage(answer: Answer, context_chars: int = 80) -> str:
 def format_answers(question: str, answers: Sequence[Answer], context_chars: int = 80) -> str:
     lines = [f"Q: {question}"]
     if not answers:
-        lines.append("  (no answer found in the retrieved passages)")
+        lines.append("  no answer found in the retrieved passages")
     elif answers[0].no_answer:
-        lines.append(f"  (no answer: the passages read do not seem to hold it — no_answer_score "
-                     f"{answers[0].no_answer_score:.3g} is above the threshold; the reader's best guesses follow)")
+        lines.append(f"  no answer found: the passages read do not seem to hold it (no_answer_score "
+                     f"{answers[0].no_answer_score:.3g} is above the threshold); the reader's best guesses follow")
     for rank, answer in enumerate(answers, 1):
         lines.append(f"{rank}. {answer.text}    score {answer.score:.2f} · p {answer.probability:.2f} · "
                      f"{answer.title or '(untitled)'} [passage {answer.passage_id}, retrieved #{answer.passage_rank}]")

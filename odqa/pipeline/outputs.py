@@ -118,9 +118,9 @@ def format_summary(result: PipelineResult, metrics: dict[str, Any] | None, run_i
             lines.append(f"   gold:   {references[q['id']][0]}")
         best = answers[0] if answers else None
         if best is None:
-            lines.append("   answer: '' (no span found)")
+            lines.append("   answer: no answer found (the reader found no span in the passages read)")
         elif best.no_answer:
-            lines.append(f"   answer: '' (no answer: no_answer_score {best.no_answer_score:.3g} is above the "
+            lines.append(f"   answer: no answer found (no_answer_score {best.no_answer_score:.3g} is above the "
                          f"threshold; best guess {best.text!r} from {best.title or best.passage_id})")
         else:
             lines.append(f"   answer: {best.text!r} (from {best.title or best.passage_id}, score "
