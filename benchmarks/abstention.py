@@ -17,7 +17,7 @@ each question's best answer and its ``no_answer_score`` are kept, so any thresho
 Reading is resumable: results are cached per chunk of questions in ``--work_dir`` and a rerun reads only
 what is missing (a slow machine can spread the run over sessions).
 
-  flock /tmp/odqa-cpu.lock python benchmarks/abstention.py --reader models/bench/korquad_even_ship
+  flock /tmp/odqa-cpu.lock python benchmarks/abstention.py --reader models/bench/korquad_even_v2
 """
 from __future__ import annotations
 
@@ -73,8 +73,14 @@ def index_without_removed(payload: dict):
 
 
 def best_of(answers) -> dict:
-    return {"text": answers[0].text, "no_answer_score": answers[0].no_answer_score} if answers \
-        else {"text": "", "no_answer_score": math.inf}
+    """The best answer's text and no-answer score (what the threshold decides on), plus its other scores, kept
+    in the cache so other signals can be studied without reading again."""
+    if not answers:
+        return {"text": "", "no_answer_score": math.inf}
+    best = answers[0]
+    return {"text": best.text, "no_answer_score": best.no_answer_score, "score": best.score,
+            "reader_score": best.reader_score, "retriever_score": best.retriever_score,
+            "probability": best.probability, "passage_rank": best.passage_rank}
 
 
 def figures(questions: list[dict], read: dict[str, dict], threshold: float | None) -> dict:
