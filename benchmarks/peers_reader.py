@@ -265,8 +265,8 @@ def report(rows: dict, args, hf_version: str, n_questions: int) -> None:
 
     lines = [
         "## Peers: odqa's reader vs the transformers question-answering pipeline (`benchmarks/peers_reader.py`)", "",
-        f"Command: `flock /tmp/odqa-cpu.lock python benchmarks/peers_reader.py --reader <even reader> --hf_python "
-        f"<venv with transformers 4.x>/bin/python --top_k {args.top_k}`  ",
+        f"Command: `flock /tmp/odqa-cpu.lock python benchmarks/peers_reader.py --reader {args.reader} --hf_python "
+        f"<venv with transformers 4.x>/bin/python --top_k {args.top_k} --quality {args.quality}`  ",
         f"Machine: {machine()}; the pipeline: transformers {hf_version} in its own environment (5 removed it), same "
         f"torch, {THREADS} threads.  ",
         f"Reader: `{Path(args.reader).name}` ({trained_on(Path(args.reader))}), exported with `odqa export-reader` for "
