@@ -207,7 +207,7 @@ def main() -> int:
     n_no = sum(1 for q in report if not q["answerable"])
     lines = [
         "## Abstention: questions the collection cannot answer (`benchmarks/abstention.py`)", "",
-        f"Command: `flock /tmp/odqa-cpu.lock python benchmarks/abstention.py --reader <even reader> --top_k {args.top_k}`  ",
+        f"Command: `flock /tmp/odqa-cpu.lock python benchmarks/abstention.py --reader {args.reader} --top_k {args.top_k}`  ",
         f"Machine: {machine()}.  ",
         f"Reader: `{Path(args.reader).name}` (trained on the even articles only). Index: bm25 (defaults) over "
         f"{passages} passages of the half without the removed odd articles ({index_seconds:.1f} s). Questions: "
