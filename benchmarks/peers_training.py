@@ -378,7 +378,6 @@ def report(results: dict, args) -> None:
     if shares:
         lines += ["", "Shares: " + "; ".join(shares) + " (goal: odqa ≥ run_qa + 10 EM)."]
     text = "\n".join(lines)
-    print(text)
     publish("peers_training", text, args.no_write)
 
 

@@ -114,7 +114,6 @@ def main() -> int:
                      f"{row['scores']['f1']:.2f} | {row['scores']['exact_match'] - base['scores']['exact_match']:+.2f} | "
                      f"{100 * same:.1f}% |")
     text = "\n".join(lines)
-    print(text)
     publish("reader_packing", text, args.no_write)
     if args.no_write:
         return 0
