@@ -336,6 +336,13 @@ def report(results: dict, args) -> None:
     command = "flock /tmp/odqa-cpu.lock python benchmarks/peers_training.py" + (
         f" --budget_minutes {args.budget_minutes:g}" if args.budget_minutes != 30 else "") + (
         f" --rows {args.rows}" if args.rows != ",".join(ROWS) else "")
+    # The end-to-end option that reproduces the table: derived from the rows that have the column (a report
+    # rewritten with --end_to_end none still shows figures cached by an earlier --end_to_end all).
+    with_e2e = {name for name, result in results.items() if result.get("end_to_end")}
+    if with_e2e - {"run_qa_1e-4", "odqa_recipe"}:
+        command += " --end_to_end all"
+    elif not with_e2e:
+        command += " --end_to_end none"
     n_gold = next(iter(results.values()))["gold"]["questions"]
     lines = [
         "## Peers: training, odqa train-mrc vs the run_qa recipe, same CPU budget (`benchmarks/peers_training.py`)", "",
