@@ -99,6 +99,11 @@ def resume_progress(output_dir: str) -> dict:
     return progress
 
 
+def run_recipe(args) -> dict:
+    """RECIPE with this run's choices: the number of retrieved negatives is the one setting a run may change."""
+    return {**RECIPE, "negatives_per_question": args.negatives_per_question}
+
+
 def train(args) -> dict:
     from odqa.reader.callbacks import TimeBudgetCallback
     from odqa.reader.tokenizer import load_tokenizer
@@ -121,6 +126,7 @@ def train(args) -> dict:
         curve_file, curve_questions = eval_file, 200
 
     progress = resume_progress(args.output_dir) if args.resume else {}
+    recipe = run_recipe(args)
     tokenizer = load_tokenizer(RECIPE["model"])
     budget = TimeBudgetCallback(args.max_train_minutes)
     curve = probe_curve(args.curve_every, curve_file, curve_questions, tokenizer, budget)
@@ -134,7 +140,7 @@ def train(args) -> dict:
                                   description=f"benchmarks/korquad_reader.py --train_on {args.train_on}")
     data_args = ReaderDataArguments(train_dataset=str(train_file), eval_dataset=str(eval_file) if eval_file else None,
                                     max_seq_len=RECIPE["max_seq_len"], doc_stride=RECIPE["doc_stride"],
-                                    negatives_per_question=RECIPE["negatives_per_question"])
+                                    negatives_per_question=recipe["negatives_per_question"])
     training_args = ReaderTrainingArguments(
         output_dir=args.output_dir, overwrite_output_dir=True, eval_strategy="no", save_strategy="no",
         num_train_epochs=args.epochs, learning_rate=RECIPE["learning_rate"],
@@ -146,7 +152,7 @@ def train(args) -> dict:
     saver = periodic_checkpoint(args.save_every_steps, curve, start, earlier_wall)
     results = train_reader(reader_args, data_args, training_args, callbacks=[budget, curve, saver])
     wall = time.perf_counter() - start + earlier_wall
-    run = {"train_on": args.train_on, "dataset": str(dataset), "epochs_scheduled": args.epochs,
+    run = {"train_on": args.train_on, "dataset": str(dataset), "recipe": recipe, "epochs_scheduled": args.epochs,
            "max_train_minutes": args.max_train_minutes, "stopped_by_budget": budget.stopped_early,
            "train": results.get("train", {}), "eval": results.get("eval"),
            "curve": curve.points + [curve.final], "curve_dataset": repo_relative(curve_file),
@@ -170,6 +176,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=2.4, help="the linear schedule's length (decays to 0)")
     parser.add_argument("--max_train_minutes", type=float, default=110.0,
                         help="a wall-clock cap (probes excluded); the schedule, not the cap, should end the run")
+    parser.add_argument("--negatives_per_question", type=int, default=RECIPE["negatives_per_question"],
+                        help="retrieved passages per question labelled 'no answer' (the recipe: 1; 0 trains on "
+                             "gold passages only, about half the windows per epoch)")
     parser.add_argument("--curve_every", type=float, default=15.0, help="minutes of training between probes")
     parser.add_argument("--save_every_steps", type=int, default=50,
                         help="a resumable checkpoint every N steps (0: none)")
@@ -197,7 +206,7 @@ def export(args) -> None:
 
     run_file = Path(args.output_dir) / "korquad_reader_run.json"
     run = json.loads(run_file.read_text(encoding="utf-8"))
-    packed = pack_reader(args.output_dir, recipe=RECIPE, run=run, command=run.get("command", "?"))
+    packed = pack_reader(args.output_dir, recipe=run.get("recipe", RECIPE), run=run, command=run.get("command", "?"))
     print(f"packed {args.output_dir} into {packed}")
     report(run, read_manifest(packed.with_suffix(".json")), args.no_write)
 
@@ -207,16 +216,19 @@ def report(run: dict, manifest: dict | None, no_write: bool) -> None:
     shipped = run["train_on"] == "all"
     curve_name = "data/sample/validation.json (85 questions of our own sample, never trained on)" if shipped \
         else f"{run['curve_questions']} questions of the odd (held-out) articles"
+    recipe = run.get("recipe", RECIPE)
+    negatives = recipe["negatives_per_question"]
     command = (f"flock /tmp/odqa-cpu.lock python benchmarks/korquad_reader.py --train_on {run['train_on']} "
                f"--output_dir <dir> --epochs {run['epochs_scheduled']:g} --max_train_minutes "
-               f"{run['max_train_minutes']:g}")
+               f"{run['max_train_minutes']:g}"
+               + ("" if negatives == RECIPE["negatives_per_question"] else f" --negatives_per_question {negatives}"))
     last = run["curve"][-1]
     lines = [
         f"## {'The shipped reader e5-small-korquad' if shipped else 'Its recipe on the even articles only'} "
         "(`benchmarks/korquad_reader.py`)", "",
         f"Command: `{command}`  ", f"Machine: {run['machine']}.  ",
         f"Data: KorQuAD_v1.0_dev_half.json, {'all 70 articles (3,316 questions)' if shipped else 'the even articles'}"
-        f"; recipe: {json.dumps(RECIPE, ensure_ascii=False)}.", "",
+        f"; recipe: {json.dumps(recipe, ensure_ascii=False)}.", "",
         f"Trained {last['minutes']:.1f} min ({last['step']} steps, epoch {last['epoch']:.2f} of "
         f"{run['epochs_scheduled']:g} scheduled{'; stopped by the time cap' if run['stopped_by_budget'] else ''}); "
         f"whole run {run['wall_minutes']:.1f} min.", "",
