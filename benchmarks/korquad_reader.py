@@ -19,6 +19,14 @@ morpheme boundaries in post-processing, odqa's default):
   flock /tmp/odqa-cpu.lock python benchmarks/korquad_reader.py --train_on even --output_dir models/bench/korquad_even_reader_ship
   python benchmarks/korquad_reader.py --export_only --output_dir models/bench/korquad_all_reader  # pack again
 
+Weight averaging (``odqa average-readers``): ``--average READER READER ...`` does not train; it averages finished
+runs of this script (same ``--train_on``; ``e5-small-korquad`` names the shipped version as an ingredient) into
+``--output_dir``, then scores it on the odd articles (``even``) or packs it (``all``), with every ingredient's
+command, steps and minutes in its record:
+
+  python benchmarks/korquad_reader.py --train_on even --average models/bench/korquad_even_v2 \
+      models/bench/korquad_even_noneg --output_dir models/bench/korquad_even_averaged
+
 A run longer than a session saves a checkpoint every ``--save_every_steps`` steps (with the learning curve
 and training minutes so far); run the same command again with ``--resume`` to continue it where it stopped
 (the same schedule, data order and curve). The checkpoints are removed when the run completes.
@@ -188,17 +196,86 @@ def main() -> None:
                         help="do not train: pack --output_dir (a finished --train_on all run) into the shipped file")
     parser.add_argument("--report_only", action="store_true",
                         help="do not train: write the BENCHMARKS section of the finished run in --output_dir")
+    parser.add_argument("--average", nargs="+", metavar="READER",
+                        help="do not train: average these finished runs (folders of this script, or "
+                             "e5-small-korquad for the shipped version) into --output_dir, then score or pack it")
+    parser.add_argument("--no_pack", action="store_true",
+                        help="--train_on all: train only, do not pack the run into the shipped file (a run that "
+                             "will be averaged with others first)")
     parser.add_argument("--no_write", action="store_true", help="print only, do not update BENCHMARKS.md")
     args = parser.parse_args()
+    if args.average:
+        run = average(args)
+        export(args) if run["train_on"] == "all" else report(run, None, args.no_write)
+        return
     if args.report_only:
         run = json.loads((Path(args.output_dir) / "korquad_reader_run.json").read_text(encoding="utf-8"))
         report(run, None, args.no_write)
         return
     run = None if args.export_only else train(args)
-    if args.export_only or args.train_on == "all":
+    if args.export_only or (args.train_on == "all" and not args.no_pack):
         export(args)
     elif run is not None:
         report(run, None, args.no_write)
+
+
+def ingredient_run(reader: str) -> dict:
+    """The record of one finished run: its korquad_reader_run.json, or the shipped version's provenance."""
+    folder = Path(reader)
+    if (folder / "korquad_reader_run.json").is_file():
+        run = json.loads((folder / "korquad_reader_run.json").read_text(encoding="utf-8"))
+        last = run["curve"][-1]
+        return {"reader": reader, "train_on": run["train_on"], "dataset": run["dataset"],
+                "recipe": run.get("recipe", RECIPE), "steps": last["step"], "epochs": last["epoch"],
+                "training_minutes": run["training_minutes"], "wall_minutes": run["wall_minutes"],
+                "command": run["command"], "machine": run["machine"], "eval": run.get("eval")}
+    if reader == "e5-small-korquad":
+        from odqa.models.korquad_reader import read_manifest
+
+        made = read_manifest()["provenance"]
+        return {"reader": reader, "train_on": made["train_on"], "dataset": str(KORQUAD), "recipe": made["recipe"],
+                "steps": made["steps"], "epochs": made["epochs_done"], "training_minutes": made["training_minutes"],
+                "wall_minutes": None, "command": made["command"], "machine": made["machine"], "eval": None}
+    sys.exit(f"--average {reader}: no korquad_reader_run.json there (a finished run of this script, or "
+             "e5-small-korquad for the shipped version).")
+
+
+def average(args) -> dict:
+    """Average finished runs into --output_dir; for even-article runs, score it on all odd-article questions."""
+    from odqa.reader.averaging import average_readers
+    from odqa.utils.io import write_json
+
+    ingredients = [ingredient_run(r) for r in args.average]
+    if {i["train_on"] for i in ingredients} != {args.train_on}:
+        sys.exit(f"--average: every run must be a --train_on {args.train_on} run; got "
+                 f"{[(i['reader'], i['train_on']) for i in ingredients]}.")
+    start = time.perf_counter()
+    average_readers(args.average, args.output_dir, overwrite=True)
+    run = {"train_on": args.train_on, "dataset": ingredients[0]["dataset"], "ingredients": ingredients,
+           "recipe": {"average_of": [i["recipe"] for i in ingredients]},
+           "steps": sum(i["steps"] for i in ingredients),
+           "training_minutes": round(sum(i["training_minutes"] for i in ingredients), 1),
+           "machine": machine(), "command": " ".join(["python", *sys.argv]), "curve": []}
+    if args.train_on == "even":
+        run["eval"] = gold_passage_eval(args.output_dir, Path(args.dataset))
+    run["wall_minutes"] = round((time.perf_counter() - start) / 60, 2)
+    write_json(Path(args.output_dir) / "korquad_reader_run.json", run)
+    return run
+
+
+def gold_passage_eval(reader_dir: str, dataset: Path) -> dict:
+    """EM/F1 of a reader folder on every question of the odd articles, gold passage (train-mrc --do_eval)."""
+    from odqa.data.split import split_by_article
+    from odqa.reader.train import ReaderArguments, ReaderDataArguments, ReaderTrainingArguments, train_reader
+
+    work = Path(tempfile.mkdtemp(prefix="odqa_korquad_eval_"))
+    _, eval_file = split_by_article(dataset, work)
+    results = train_reader(ReaderArguments(model=reader_dir),
+                           ReaderDataArguments(eval_dataset=str(eval_file), max_seq_len=RECIPE["max_seq_len"],
+                                               doc_stride=RECIPE["doc_stride"]),
+                           ReaderTrainingArguments(output_dir=str(work / "eval"), do_eval=True))
+    shutil.rmtree(work, ignore_errors=True)
+    return results["eval"]
 
 
 def export(args) -> None:
@@ -214,6 +291,9 @@ def export(args) -> None:
 def report(run: dict, manifest: dict | None, no_write: bool) -> None:
     """The BENCHMARKS.md section of one run: how it trained, its curve, what ships (or its held-out scores)."""
     shipped = run["train_on"] == "all"
+    if run.get("ingredients"):
+        lines = averaged_lines(run, shipped)
+        return publish_lines(lines, run, manifest, shipped, no_write)
     curve_name = "data/sample/validation.json (85 questions of our own sample, never trained on)" if shipped \
         else f"{run['curve_questions']} questions of the odd (held-out) articles"
     recipe = run.get("recipe", RECIPE)
@@ -237,6 +317,33 @@ def report(run: dict, manifest: dict | None, no_write: bool) -> None:
     ]
     lines += [f"| {p['minutes']:.1f} | {p['step']} | {p['epoch']:.2f} | {p['exact_match']:.2f} | {p['f1']:.2f} |"
               for p in run["curve"] if "exact_match" in p]
+    publish_lines(lines, run, manifest, shipped, no_write)
+
+
+def averaged_lines(run: dict, shipped: bool) -> list[str]:
+    """The head of the section of a weight-averaged run: one row per ingredient run."""
+    lines = [
+        f"## {'The shipped reader e5-small-korquad' if shipped else 'Its recipe on the even articles only'} "
+        "(`benchmarks/korquad_reader.py`)", "",
+        f"Command: `flock /tmp/odqa-cpu.lock {run['command']}` (after the runs below)  ",
+        f"Machine: {run['machine']}.  ",
+        f"Data: KorQuAD_v1.0_dev_half.json, {'all 70 articles (3,316 questions)' if shipped else 'the even articles'}"
+        f"; the reader is the weight average (`odqa average-readers`, equal weights) of {len(run['ingredients'])} "
+        f"runs of the recipe {json.dumps(RECIPE, ensure_ascii=False)} that differ only as the table says:", "",
+        "| run | retrieved negatives per question | steps | epochs | training minutes | alone: gold EM / F1 | command |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for i in run["ingredients"]:
+        alone = f"{i['eval']['eval_exact_match']:.2f} / {i['eval']['eval_f1']:.2f}" if i.get("eval") else "–"
+        lines.append(f"| `{i['reader']}` | {i['recipe']['negatives_per_question']} | {i['steps']} | "
+                     f"{i['epochs']:.2f} | {i['training_minutes']:.1f} | {alone} | `{i['command']}` |")
+    lines += ["", f"Together: {run['steps']} steps, {run['training_minutes']:.1f} training minutes (the machines of "
+                  "each run; averaging takes seconds)."]
+    return lines
+
+
+def publish_lines(lines: list[str], run: dict, manifest: dict | None, shipped: bool, no_write: bool) -> None:
+    """The section's tail (held-out scores, or what ships), then BENCHMARKS.md."""
     if run.get("eval"):
         lines += ["", "All questions of the odd (held-out) articles, gold "
                       f"passage: **EM {run['eval']['eval_exact_match']:.2f} / F1 {run['eval']['eval_f1']:.2f}**."]

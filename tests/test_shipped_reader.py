@@ -118,6 +118,12 @@ def test_packing_the_built_folder_gives_back_the_shipped_tensors(reader_dir, tmp
     again, shipped = load_file(str(packed)), load_file(str(kr.WEIGHTS_FILE))
     assert set(again) <= set(shipped) and any(k.startswith("head.") for k in again)
     assert all(torch.equal(again[k], shipped[k]) for k in again)
+    assert kr.read_manifest(packed.with_suffix(".json"))["provenance"]["steps"] == 1
+    # a weight-averaged reader has no curve of its own: its steps and ingredient runs are recorded instead
+    averaged = {"dataset": run["dataset"], "curve": [], "steps": 9, "ingredients": [{"reader": "a"}, {"reader": "b"}]}
+    made = kr.read_manifest(kr.pack_reader(reader_dir, {}, averaged, "test", out_dir=tmp_path / "avg").with_suffix(
+        ".json"))["provenance"]
+    assert made["steps"] == 9 and [i["reader"] for i in made["ingredients"]] == ["a", "b"]
     # a tensor training moved by less than fp16's step rounds back onto e5-small's value: nothing to ship
     from odqa.models.e5_small import ensure_e5_small
 

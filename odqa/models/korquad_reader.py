@@ -228,6 +228,7 @@ def pack_reader(reader_dir: str | Path, recipe: dict[str, Any], run: dict[str, A
     config = json.loads((reader_dir / "config.json").read_text(encoding="utf-8"))
     config.pop("_name_or_path", None)
     dataset = Path(run["dataset"])
+    last = (run.get("curve") or [{}])[-1]  # a weight-averaged run has no curve of its own: its ingredients do
     manifest = {
         "name": NAME, "dtype": dtype, "weights_file": weights.name, "weights_sha256": sha256_of(weights),
         "weights_bytes": weights.stat().st_size,
@@ -240,8 +241,9 @@ def pack_reader(reader_dir: str | Path, recipe: dict[str, Any], run: dict[str, A
             "training_data": dataset.name, "training_data_sha256": sha256_of(dataset) if dataset.is_file() else None,
             "training_data_license": "KorQuAD 1.0 (LG CNS), CC BY-ND 2.0 KR: Korean Wikipedia articles",
             "train_on": run.get("train_on"), "commit": _git_commit(), "recipe": recipe,
-            "epochs_scheduled": run.get("epochs_scheduled"), "steps": run.get("curve", [{}])[-1].get("step"),
-            "epochs_done": run.get("curve", [{}])[-1].get("epoch"), "training_minutes": run.get("training_minutes"),
+            "epochs_scheduled": run.get("epochs_scheduled"), "steps": run.get("steps", last.get("step")),
+            "epochs_done": last.get("epoch"), "training_minutes": run.get("training_minutes"),
+            "ingredients": run.get("ingredients"),
             "stopped_by_budget": run.get("stopped_by_budget"), "curve": run.get("curve"),
             "curve_dataset": run.get("curve_dataset"), "machine": run.get("machine") or platform.platform(),
             "command": command, "packed": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
