@@ -8,7 +8,8 @@ Why: readers fine-tuned from the same pretrained encoder (runs with another seed
 with or without retrieved negatives) land close enough in weight space that their average is itself a good
 reader, and usually a better one than each ("model soups", Wortsman et al., 2022). Unlike an ensemble of
 answers (`odqa ensemble`), the average reads at the cost of one model. On KorQuAD held-out articles two
-e5-small readers of one recipe (EM 63.92 and 64.32 alone) averaged to EM 66.78 (BENCHMARKS.md). Readers that
+e5-small readers trained with and without retrieved negatives (EM 63.92 and 64.32 alone) averaged to EM 66.78
+(docs/reader.md). Readers that
 do not share a pretrained starting point do not average into anything useful: this command checks that the
 architectures, heads, tokenizers and weight shapes match, not where the weights came from.
 
