@@ -34,6 +34,9 @@ def reader_description(reader: Path) -> str:
     if not info_path.exists():
         return str(reader)
     info = json.loads(info_path.read_text(encoding="utf-8"))
+    if info.get("averaged_from"):  # odqa average-readers: its sources say what it is
+        sources = ", ".join(f"`{Path(s['model']).name}`" for s in info["averaged_from"])
+        return f"{reader.name}, the weight average (odqa average-readers) of {sources}"
     ev = info.get("results", {}).get("eval", {})
     minutes = info.get("reader", {}).get("max_train_minutes") or info.get("budget_minutes")
     return (f"{info.get('reader', {}).get('model', '?')} fine-tuned on {info.get('train_examples', '?')} training examples of the "
