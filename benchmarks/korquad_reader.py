@@ -206,7 +206,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.average:
         run = average(args)
-        export(args) if run["train_on"] == "all" else report(run, None, args.no_write)
+        if run["train_on"] == "all":
+            export(args)
+        else:
+            report(run, None, args.no_write)
         return
     if args.report_only:
         run = json.loads((Path(args.output_dir) / "korquad_reader_run.json").read_text(encoding="utf-8"))

@@ -9,9 +9,9 @@ with or without retrieved negatives) land close enough in weight space that thei
 reader, and usually a better one than each ("model soups", Wortsman et al., 2022). Unlike an ensemble of
 answers (`odqa ensemble`), the average reads at the cost of one model. On KorQuAD held-out articles two
 e5-small readers trained with and without retrieved negatives (EM 63.92 and 64.32 alone) averaged to EM 66.78
-(docs/reader.md). Readers that
-do not share a pretrained starting point do not average into anything useful: this command checks that the
-architectures, heads, tokenizers and weight shapes match, not where the weights came from.
+(docs/reader.md). Readers that do not share a pretrained starting point do not average into anything useful:
+this command checks that the architectures, heads, tokenizers and weight shapes match, not where the weights
+came from.
 
 The averaged folder holds the averaged weights, the first reader's config and tokenizer, and
 ``run_info.json`` naming its sources. A stored no-answer threshold is not carried over: the average scores
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 class AverageArguments:
     models: list[str] = field(metadata={
         "help": "Two or more readers fine-tuned from the same pretrained model: folders written by train-mrc, "
-                "or aliases (e5-small-korquad).",})
+                "or aliases (e5-small-korquad)."})
     output_dir: str = field(metadata={"help": "The folder to write the averaged reader to."})
     weights: list[float] | None = field(default=None, metadata={
         "help": "One weight per reader (normalised to sum to 1); default: all equal."})
@@ -104,8 +104,8 @@ def average_readers(models: list[str], output_dir: str | Path, weights: list[flo
     output_dir = Path(output_dir)
     check_free_folder(output_dir, overwrite)
     folders = [resolve_model_name(m) for m in models]
-    first = load_reader(folders[0])
-    vocabulary = load_tokenizer(folders[0]).get_vocab()
+    first, tokenizer = load_reader(folders[0]), load_tokenizer(folders[0])
+    vocabulary = tokenizer.get_vocab()
     state_dicts = [first.state_dict()]
     for name, folder in zip(models[1:], folders[1:]):
         other = load_reader(folder)
@@ -117,7 +117,7 @@ def average_readers(models: list[str], output_dir: str | Path, weights: list[flo
     first.load_state_dict(average_state_dicts(state_dicts, weights))
     with atomic_directory(output_dir) as tmp:
         first.save_pretrained(tmp, safe_serialization=True)
-        load_tokenizer(folders[0]).save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
         write_json(tmp / "run_info.json", {
             "description": "weight average of fine-tuned readers (odqa average-readers)",
             "averaged_from": [{"model": m, "weight": w} for m, w in zip(models, weights)]})
