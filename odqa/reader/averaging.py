@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from odqa.errors import ConfigError
 from odqa.utils.args import parse_cli
@@ -76,21 +77,23 @@ def check_compatible(first_name: str, first, name: str, other) -> None:
                           "fine-tuned from the same pretrained model average.")
 
 
-def average_state_dicts(state_dicts, weights: list[float]) -> dict:
+def average_state_dicts(state_dicts: Iterable[dict], weights: list[float]) -> dict:
     """The weighted average of floating-point tensors (summed in float32, cast back); other tensors (integer
-    buffers such as position ids) are taken from the first."""
+    buffers such as position ids) are taken from the first. ``state_dicts`` may be a generator: one is read
+    at a time, so averaging N readers holds the float32 sums and one reader, not N."""
     import torch
 
-    averaged = {}
-    for key, first in state_dicts[0].items():
-        if not torch.is_floating_point(first):
-            averaged[key] = first.clone()
-            continue
-        total = torch.zeros(first.shape, dtype=torch.float32)
-        for state, weight in zip(state_dicts, weights):
-            total += state[key].detach().to(torch.float32) * weight
-        averaged[key] = total.to(first.dtype)
-    return averaged
+    sums: dict = {}
+    first: dict = {}
+    for state, weight in zip(state_dicts, weights, strict=True):
+        if not first:
+            first = {key: value.dtype if torch.is_floating_point(value) else value.clone()
+                     for key, value in state.items()}
+        for key, value in state.items():
+            if torch.is_floating_point(value):
+                scaled = value.detach().to(torch.float32) * weight
+                sums[key] = sums[key].add_(scaled) if key in sums else scaled
+    return {key: sums[key].to(kept) if key in sums else kept for key, kept in first.items()}
 
 
 def average_readers(models: list[str], output_dir: str | Path, weights: list[float] | None = None,
@@ -106,15 +109,18 @@ def average_readers(models: list[str], output_dir: str | Path, weights: list[flo
     folders = [resolve_model_name(m) for m in models]
     first, tokenizer = load_reader(folders[0]), load_tokenizer(folders[0])
     vocabulary = tokenizer.get_vocab()
-    state_dicts = [first.state_dict()]
-    for name, folder in zip(models[1:], folders[1:]):
-        other = load_reader(folder)
-        check_compatible(models[0], first, name, other)
-        if load_tokenizer(folder).get_vocab() != vocabulary:
-            raise ConfigError(f"{name}: its tokenizer's vocabulary differs from {models[0]}'s; readers to average "
-                              "must read the same tokens.")
-        state_dicts.append(other.state_dict())
-    first.load_state_dict(average_state_dicts(state_dicts, weights))
+
+    def state_dicts():  # one reader loaded at a time, each checked before it counts
+        yield first.state_dict()
+        for name, folder in zip(models[1:], folders[1:]):
+            other = load_reader(folder)
+            check_compatible(models[0], first, name, other)
+            if load_tokenizer(folder).get_vocab() != vocabulary:
+                raise ConfigError(f"{name}: its tokenizer's vocabulary differs from {models[0]}'s; readers to average "
+                                  "must read the same tokens.")
+            yield other.state_dict()
+
+    first.load_state_dict(average_state_dicts(state_dicts(), weights))
     with atomic_directory(output_dir) as tmp:
         first.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
