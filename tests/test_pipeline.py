@@ -301,6 +301,31 @@ def test_static_int8_calibrates_on_first_read_and_stays_close_to_fp32(tmp_path, 
     assert np.abs(got - ref).max() < 0.25 * np.abs(ref).max()
 
 
+@pytest.mark.parametrize("mode", ["fp32-openvino", "bf16"])
+def test_openvino_unquantized_reader_compiles_on_first_batch_and_matches_fp32(reader_dir, sample_corpus, mode):
+    fp32 = ExtractiveReader.from_pretrained(str(reader_dir), window=WINDOW, show_progress=False)
+    fast = ExtractiveReader.from_pretrained(str(reader_dir), window=WINDOW, quantize=mode, show_progress=False)
+    assert not fast.needs_calibration and not fast.model.calibrated  # compiled on its first batch instead
+    with pytest.raises(ConfigError, match="needs no calibration"):
+        fast.model.calibrate([{"input_ids": [1, 2]}])
+    questions = ["경복궁이 처음 지어진 해는?", "태양계는 언제 만들어졌나?"]
+    passages = [_passages(sample_corpus, 3), _passages(sample_corpus, 2)]
+    examples, _ = fp32.build_examples(questions, passages)
+    features = fp32.featurize(examples)
+    ref_start, ref_end = fp32.forward(features)
+    timings: dict[str, float] = {}
+    got_start, got_end = fast.forward(features, timings=timings)
+    assert fast.model.calibrated and "calibrate" not in timings
+    ref, got = np.concatenate(ref_start + ref_end), np.concatenate(got_start + got_end)
+    assert got.shape == ref.shape
+    if mode == "fp32-openvino":  # the same computation in the same precision: float rounding only
+        np.testing.assert_allclose(got, ref, atol=1e-3 * np.abs(ref).max())
+    else:
+        assert np.corrcoef(got, ref)[0, 1] > 0.99
+    answers = fast.read(questions, passages)
+    assert all(a and a[0].passage[a[0].start:a[0].end] == a[0].text for a in answers)
+
+
 def test_static_int8_explicit_calibration_and_errors(reader_dir, sample_corpus, monkeypatch):
     import sys
 

@@ -95,7 +95,10 @@ class InferReaderArguments(WindowArguments):
                 "CPUs it is no faster, BENCHMARKS.md). int8: the encoder in int8 (weights and activations) with "
                 "OpenVINO, calibrated on --calibration_windows windows, ~2.5x on VNNI, small accuracy cost (needs "
                 "`pip install \"odqa[int8]\"`); int8-dynamic: PyTorch dynamic quantization of the Linear layers, "
-                "~1.4x, nothing to install, but it wrecks e5-small (EM 51 -> 12): use it only after checking EM.",
+                "~1.4x, nothing to install, but it wrecks e5-small (EM 51 -> 12): use it only after checking EM. "
+                "fp32-openvino: the encoder compiled by OpenVINO in float32, the same answers, ~1.3x on any CPU; "
+                "bf16: OpenVINO in bfloat16, ~2.2x on CPUs with bfloat16 instructions (AVX-512 BF16, AMX), float32 "
+                "elsewhere (both: odqa[int8], nothing to calibrate).",
         "choices": list(QUANTIZE_CHOICES)})
     calibration_windows: int = field(default=DEFAULT_CALIBRATION_WINDOWS, metadata={
         "help": "With --quantize int8: windows (question + passage) whose activations set the int8 ranges."})

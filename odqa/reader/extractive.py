@@ -98,8 +98,9 @@ class ExtractiveReader:
                         tokenizer: str | None = None) -> "ExtractiveReader":
         """Load a trained reader folder (any head) and its tokenizer (or ``tokenizer``, a folder or hub name).
 
-        ``quantize``: ``int8`` (static int8 encoder, OpenVINO) or ``int8-dynamic`` (PyTorch) for faster CPU
-        inference; see :mod:`odqa.runtime.quantization`.
+        ``quantize``: ``int8`` (static int8 encoder, OpenVINO), ``int8-dynamic`` (PyTorch), ``fp32-openvino`` or
+        ``bf16`` (the encoder compiled by OpenVINO unquantized) for faster CPU inference; see
+        :mod:`odqa.runtime.quantization`.
         """
         from odqa.offline import resolve_model_name
         from odqa.reader.abstention import read_stored_threshold

@@ -1,4 +1,4 @@
-"""Opt-in int8 inference on CPU.
+"""Opt-in faster CPU inference for the reader: int8, or OpenVINO without quantization.
 
 * ``int8`` — static post-training quantization of the reader's ENCODER with OpenVINO and NNCF:
   weights and activations in int8 (the attention products too), activation ranges calibrated on
@@ -8,6 +8,12 @@
 * ``int8-dynamic`` — PyTorch dynamic quantization of the Linear layers
   (``torch.ao.quantization.quantize_dynamic``): nothing to install, no calibration, but only the
   Linear layers speed up (~1.4x).
+* ``fp32-openvino`` — the encoder compiled by OpenVINO in float32: the same numbers as PyTorch (within
+  float rounding), from OpenVINO's fused CPU kernels; nothing to calibrate. ~1.3x our PyTorch forward on a
+  2-core AVX-512 EPYC (BENCHMARKS.md, peers reader).
+* ``bf16`` — the same, with OpenVINO's bfloat16 inference precision: ~2.2x on CPUs with bfloat16
+  instructions (AVX-512 BF16, AMX); logits move by ~1e-2. Where the CPU has none, OpenVINO runs float32
+  and odqa says so once.
 
 Dynamic quantization cannot reach 2x: on a MiniLM forward at 384 tokens the Linear layers are
 ~64% of the time; attention, GELU and copies stay in fp32. Static quantization covers those.
@@ -31,18 +37,23 @@ from odqa.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-QUANTIZE_CHOICES = ("none", "int8", "int8-dynamic")
+QUANTIZE_CHOICES = ("none", "int8", "int8-dynamic", "fp32-openvino", "bf16")
+# --quantize value -> OpenVINO inference precision of the unquantized encoder
+OPENVINO_PRECISIONS = {"fp32-openvino": "f32", "bf16": "bf16"}
 DEFAULT_CALIBRATION_WINDOWS = 128
 ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def quantize_reader(model: Any, mode: str | None) -> Any:
     """``model`` unchanged (``none``), a static-int8 wrapper that calibrates before its first use (``int8``),
-    or a dynamically quantized copy (``int8-dynamic``)."""
+    a dynamically quantized copy (``int8-dynamic``), or the encoder compiled by OpenVINO unquantized
+    (``fp32-openvino``, ``bf16``)."""
     if mode in (None, "", "none"):
         return model
     if mode == "int8":
         return StaticInt8Reader(model)
+    if mode in OPENVINO_PRECISIONS:
+        return OpenVINOReader(model, OPENVINO_PRECISIONS[mode])
     if mode == "int8-dynamic":
         import torch
         from torch import nn
@@ -60,8 +71,8 @@ def _import_openvino():
         import nncf
         import openvino
     except ImportError as err:
-        raise ConfigError(f"--quantize int8 needs OpenVINO and NNCF ({err.name} is missing): "
-                          "`pip install \"odqa[int8]\"`, or use --quantize int8-dynamic (PyTorch only, "
+        raise ConfigError(f"--quantize int8, fp32-openvino and bf16 need OpenVINO and NNCF ({err.name} is missing): "
+                          "`pip install \"odqa[int8]\"`, or use --quantize none or int8-dynamic (PyTorch only, "
                           "slower).") from None
     return openvino, nncf
 
@@ -84,12 +95,14 @@ def _encoder_module(backbone: Any):
     return Encoder().eval()
 
 
-class StaticInt8Encoder:
-    """Any Hugging Face encoder in OpenVINO int8 (weights and activations): inputs → last hidden state.
+class _OpenVINOEncoder:
+    """An encoder compiled by OpenVINO: inputs (padded batch) → last hidden state as a float32 tensor.
 
-    The reader's backbone (:class:`StaticInt8Reader`) and the dense retriever's encoder
-    (``odqa.dense.encoder``) both run through it. :meth:`calibrate` on a few hundred real inputs first.
+    Subclasses say how the OpenVINO model is made: quantized after a calibration (:class:`StaticInt8Encoder`)
+    or converted as it is on the first batch (:class:`OpenVINOEncoder`).
     """
+
+    precision = "f32"  # OpenVINO's INFERENCE_PRECISION_HINT: what runs in float where nothing is int8
 
     def __init__(self, backbone: Any, num_threads: int | None = None, takes_token_types: bool = True) -> None:
         import torch
@@ -99,57 +112,102 @@ class StaticInt8Encoder:
         self.input_names = tuple(n for n in ENCODER_INPUTS if n != "token_type_ids" or takes_token_types)
         self.num_threads = num_threads or torch.get_num_threads()
         self._compiled = None
-        self.quantized_model = None
-        self.calibration_seconds: float | None = None
+        self.ov_model = None  # the OpenVINO model compiled (quantized or not)
 
     @property
     def calibrated(self) -> bool:
         return self._compiled is not None
 
-    def calibrate(self, inputs: Sequence[dict[str, Sequence[int]]]) -> None:
-        """Convert the encoder, quantize it with activation ranges measured on ``inputs``, compile it."""
-        if not inputs:
-            raise ConfigError("int8 calibration needs at least one input to measure.")
+    def _convert(self, example: dict[str, np.ndarray]) -> Any:
+        """The encoder as an OpenVINO model with dynamic batch and length, traced on ``example``."""
         import torch
 
-        ov, nncf = self.openvino, self.nncf
-        start = time.perf_counter()
-        # the encoder's inputs that the tokenizer gives (some tokenizers make no token_type_ids)
-        self.input_names = tuple(n for n in self.input_names if n in inputs[0])
-        samples = [{n: np.asarray([w[n]], dtype=np.int64) for n in self.input_names} for w in inputs]
-        encoder = _encoder_module(self.backbone)
-        example = {n: torch.from_numpy(samples[0][n]) for n in self.input_names}
+        ov = self.openvino
+        tensors = {n: torch.from_numpy(example[n]) for n in self.input_names}
         shapes = [(n, [-1, -1], ov.Type.i64) for n in self.input_names]
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # tracer warnings about shape-dependent Python branches
-            ov_model = ov.convert_model(encoder, example_input=example, input=shapes)
-        quantized = nncf.quantize(ov_model, nncf.Dataset(samples), model_type=nncf.ModelType.TRANSFORMER,
-                                  subset_size=len(samples))
-        self.quantized_model = quantized
-        self.compile()
-        self.calibration_seconds = time.perf_counter() - start
-        logger.info("int8 encoder calibrated on %d inputs in %.1f s", len(samples), self.calibration_seconds)
+            return ov.convert_model(_encoder_module(self.backbone), example_input=tensors, input=shapes)
 
     def compile(self, **options: Any) -> None:
-        """(Re)compile the quantized model for this CPU; ``options`` are OpenVINO CPU properties."""
-        config = {"INFERENCE_PRECISION_HINT": "f32",  # int8 where quantized, fp32 elsewhere (not bf16)
-                  "INFERENCE_NUM_THREADS": self.num_threads, **options}
-        self._compiled = self.openvino.Core().compile_model(self.quantized_model, "CPU", config)
+        """(Re)compile the model for this CPU; ``options`` are OpenVINO CPU properties."""
+        config = {"INFERENCE_PRECISION_HINT": self.precision, "INFERENCE_NUM_THREADS": self.num_threads, **options}
+        self._compiled = self.openvino.Core().compile_model(self.ov_model, "CPU", config)
         self._request = self._compiled.create_infer_request()
+
+    def _prepare(self, inputs: dict[str, np.ndarray]) -> None:
+        """Called before a batch while nothing is compiled."""
+        raise ConfigError("this int8 encoder is not calibrated yet: call calibrate(inputs) first.")
 
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, **_: Any):
         """The last hidden state (a float32 tensor) of a padded batch."""
         import torch
 
-        if not self.calibrated:
-            raise ConfigError("this int8 encoder is not calibrated yet: call calibrate(inputs) first.")
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
         tensors = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-        result = self._request.infer({n: tensors[n].numpy() for n in self.input_names})
+        inputs = {n: tensors[n].numpy() for n in self.input_names}
+        if not self.calibrated:
+            self._prepare(inputs)
+        result = self._request.infer(inputs)
         return torch.from_numpy(np.array(result[self._compiled.outputs[0]]))
+
+
+class StaticInt8Encoder(_OpenVINOEncoder):
+    """Any Hugging Face encoder in OpenVINO int8 (weights and activations): inputs → last hidden state.
+
+    The reader's backbone (:class:`StaticInt8Reader`) and the dense retriever's encoder
+    (``odqa.dense.encoder``) both run through it. :meth:`calibrate` on a few hundred real inputs first.
+    """
+
+    precision = "f32"  # int8 where quantized, fp32 elsewhere (not bf16)
+
+    def __init__(self, backbone: Any, num_threads: int | None = None, takes_token_types: bool = True) -> None:
+        super().__init__(backbone, num_threads, takes_token_types)
+        self.calibration_seconds: float | None = None
+
+    @property
+    def quantized_model(self) -> Any:
+        return self.ov_model
+
+    def calibrate(self, inputs: Sequence[dict[str, Sequence[int]]]) -> None:
+        """Convert the encoder, quantize it with activation ranges measured on ``inputs``, compile it."""
+        if not inputs:
+            raise ConfigError("int8 calibration needs at least one input to measure.")
+        nncf = self.nncf
+        start = time.perf_counter()
+        # the encoder's inputs that the tokenizer gives (some tokenizers make no token_type_ids)
+        self.input_names = tuple(n for n in self.input_names if n in inputs[0])
+        samples = [{n: np.asarray([w[n]], dtype=np.int64) for n in self.input_names} for w in inputs]
+        self.ov_model = nncf.quantize(self._convert(samples[0]), nncf.Dataset(samples),
+                                      model_type=nncf.ModelType.TRANSFORMER, subset_size=len(samples))
+        self.compile()
+        self.calibration_seconds = time.perf_counter() - start
+        logger.info("int8 encoder calibrated on %d inputs in %.1f s", len(samples), self.calibration_seconds)
+
+
+class OpenVINOEncoder(_OpenVINOEncoder):
+    """An encoder compiled by OpenVINO unquantized, in ``precision`` ``f32`` or ``bf16``; converted and compiled
+    on its first batch (a few seconds), so nothing has to be calibrated."""
+
+    def __init__(self, backbone: Any, precision: str = "f32", num_threads: int | None = None,
+                 takes_token_types: bool = True) -> None:
+        if precision not in OPENVINO_PRECISIONS.values():
+            raise ConfigError(f"unknown OpenVINO precision {precision!r}; choose f32 or bf16.")
+        super().__init__(backbone, num_threads, takes_token_types)
+        self.precision = precision
+
+    def _prepare(self, inputs: dict[str, np.ndarray]) -> None:
+        start = time.perf_counter()
+        self.ov_model = self._convert(inputs)
+        if self.precision == "bf16" and "BF16" not in self.openvino.Core().get_property(
+                "CPU", "OPTIMIZATION_CAPABILITIES"):
+            logger.warning("--quantize bf16: this CPU has no bfloat16 instructions, so OpenVINO computes in float32 "
+                           "(as --quantize fp32-openvino).")
+        self.compile()
+        logger.info("encoder compiled by OpenVINO (%s) in %.1f s", self.precision, time.perf_counter() - start)
 
 
 class StaticInt8Reader:
@@ -161,15 +219,18 @@ class StaticInt8Reader:
     """
 
     needs_calibration = True
+    mode = "int8"
 
     def __init__(self, model: Any, num_threads: int | None = None) -> None:
         _import_openvino()
         if not hasattr(model, "backbone") or not hasattr(model, "span_logits"):
-            raise ConfigError(f"--quantize int8 needs an odqa reader (backbone + head), got {type(model).__name__}; "
-                              "use --quantize int8-dynamic for other models.")
+            raise ConfigError(f"--quantize {self.mode} needs an odqa reader (backbone + head), got "
+                              f"{type(model).__name__}; use --quantize int8-dynamic for other models.")
         self.model = model.eval()
-        self.encoder = StaticInt8Encoder(model.backbone, num_threads,
-                                         getattr(model, "_backbone_takes_token_types", True))
+        self.encoder = self._encoder(model, num_threads)
+
+    def _encoder(self, model: Any, num_threads: int | None) -> _OpenVINOEncoder:
+        return StaticInt8Encoder(model.backbone, num_threads, getattr(model, "_backbone_takes_token_types", True))
 
     @property
     def calibrated(self) -> bool:
@@ -193,7 +254,7 @@ class StaticInt8Reader:
         import torch
         from transformers.modeling_outputs import QuestionAnsweringModelOutput
 
-        if not self.calibrated:
+        if self.needs_calibration and not self.calibrated:
             raise ConfigError("this int8 reader is not calibrated yet: call calibrate(windows) first.")
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
@@ -201,6 +262,29 @@ class StaticInt8Reader:
         with torch.inference_mode():
             start_logits, end_logits = self.model.span_logits(hidden, attention_mask)
         return QuestionAnsweringModelOutput(start_logits=start_logits, end_logits=end_logits)
+
+
+class OpenVINOReader(StaticInt8Reader):
+    """A reader whose encoder OpenVINO runs unquantized (:class:`OpenVINOEncoder`, ``f32`` or ``bf16``) and whose
+    head runs in PyTorch; compiled on its first batch, so nothing to calibrate."""
+
+    needs_calibration = False
+
+    def __init__(self, model: Any, precision: str = "f32", num_threads: int | None = None) -> None:
+        self.precision = precision
+        self.mode = {v: k for k, v in OPENVINO_PRECISIONS.items()}.get(precision, precision)
+        super().__init__(model, num_threads)
+
+    def _encoder(self, model: Any, num_threads: int | None) -> _OpenVINOEncoder:
+        return OpenVINOEncoder(model.backbone, self.precision, num_threads,
+                               getattr(model, "_backbone_takes_token_types", True))
+
+    @property
+    def calibration_seconds(self) -> float | None:
+        return None
+
+    def calibrate(self, windows: Sequence[dict[str, Sequence[int]]]) -> None:
+        raise ConfigError(f"a --quantize {self.mode} reader needs no calibration (only int8 does).")
 
 
 def calibration_sample(windows: dict[str, list], size: int, seed: int = 0) -> list[dict[str, list[int]]]:

@@ -53,8 +53,9 @@ class ServeArguments:
                                                                 "(a request may ask for another top_k)."})
     num_answers: int = field(default=5, metadata={"help": "Answers returned per question by default."})
     quantize: str = field(default="none", metadata={
-        "help": "Reader precision: none, int8 (OpenVINO, calibrated on --calibration_dataset) or int8-dynamic "
-                "(see `odqa infer --help` for what each costs).", "choices": list(QUANTIZE_CHOICES)})
+        "help": "Reader precision: none (PyTorch fp32), int8 (OpenVINO, calibrated on --calibration_dataset), "
+                "int8-dynamic, fp32-openvino or bf16 (see `odqa infer --help` for what each costs).",
+        "choices": list(QUANTIZE_CHOICES)})
     calibration_dataset: Optional[str] = field(default=None, metadata={
         "help": "With --quantize int8: MRC file whose (question, context) pairs calibrate int8 at start-up."})
     no_answer_threshold: str = field(default=THRESHOLD_AUTO, metadata={"help": THRESHOLD_HELP})
