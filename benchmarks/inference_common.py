@@ -97,7 +97,7 @@ def latency_setup(dataset: str | Path, n: int, work: Path):
 
 
 def load_reader(reader_dir: str | Path, precision: str, even_file: Path):
-    """The reader at ``precision`` (none | int8 | int8-dynamic); int8 calibrated on the even (training) articles."""
+    """The reader at ``precision`` (none or a --quantize value); int8 calibrated on the even (training) articles."""
     from odqa.pipeline import ExtractiveReader
     from odqa.pipeline.cli import calibrate_from_file
 

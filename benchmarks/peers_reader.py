@@ -5,8 +5,8 @@ the pipeline with ``odqa export-reader``), same questions (the ODD articles), sa
 max_seq_len 384 / doc_stride 128 / max_answer_len 30 / max_question_len 64, CPU, 2 threads:
 
 * **end to end**: each question against its bm25 top-k passages (odqa bm25 defaults over all passages of
-  the half, retrieved once and given to every runner). odqa fp32 and int8 (``ExtractiveReader``, as
-  ``inference.py``/``odqa infer`` read; odqa's defaults, spans compared across passages with the
+  the half, retrieved once and given to every runner). odqa at each of ``--precisions`` (``ExtractiveReader``,
+  as ``inference.py``/``odqa infer --quantize`` read: PyTorch fp32, OpenVINO int8 / fp32 / bf16; odqa's defaults, spans compared across passages with the
   retriever weight 0.2) and the pipeline (one best span per passage, the question's answer the highest
   ``score``, as a pipeline user picks it; ``align_to_words=False``);
 * **gold passage**: each question against its own paragraph. odqa as ``train_mrc_v2.py --do_eval`` runs it
@@ -41,6 +41,8 @@ from report import KORQUAD, machine, publish  # noqa: E402
 WORKER = Path(__file__).resolve().parent / "peers" / "hf_qa_worker.py"
 SETTINGS = {"max_seq_len": 384, "doc_stride": 128, "max_answer_len": 30, "max_question_len": 64}
 THREADS = 2
+RUNNER_NAMES = {"none": "odqa fp32", "int8": "odqa int8", "fp32-openvino": "odqa fp32, OpenVINO",
+                "bf16": "odqa bf16, OpenVINO"}
 
 
 def check_hf_python(python: str) -> str:
@@ -149,7 +151,7 @@ def wants_quality(quality: str, path_name: str, precision: str) -> bool:
     """Whether ``--quality`` asks for EM/F1 of this path and precision."""
     if quality == "none" or (quality == "gold" and path_name != "gold passage"):
         return False
-    return not (quality == "fp32" and precision != "none")
+    return not (quality == "fp32" and precision in ("int8", "int8-dynamic"))
 
 
 def main() -> int:
@@ -163,10 +165,12 @@ def main() -> int:
     parser.add_argument("--speed_questions", type=int, default=40)
     parser.add_argument("--latency_questions", type=int, default=20)
     parser.add_argument("--batch_sizes", default="1,4,16", help="the pipeline's batch sizes to time")
+    parser.add_argument("--precisions", default="none,int8,fp32-openvino,bf16",
+                        help="odqa's --quantize values to run end to end (none: PyTorch fp32)")
     parser.add_argument("--quality", choices=("all", "fp32", "gold", "none"), default="all",
                         help="EM/F1 on every held-out question (cached chunks) of: all: every runner on both paths; "
-                             "fp32: all but odqa int8 (slower than fp32 on an AVX2-only CPU: ~1 h more); gold: the "
-                             "gold-passage path only; none: speed only")
+                             "fp32: all but odqa int8 (slower than fp32 on an AVX2-only CPU: ~1 h more; OpenVINO fp32 "
+                             "and bf16 included); gold: the gold-passage path only; none: speed only")
     parser.add_argument("--work_dir", default="outputs/peers_reader", help="exports, retrieval and chunk cache")
     parser.add_argument("--no_write", action="store_true", help="print only, do not update BENCHMARKS.md")
     args = parser.parse_args()
@@ -208,9 +212,9 @@ def main() -> int:
         best = max(batch_sizes, key=lambda b: rows[(path_name, f"transformers pipeline, batch {b}")]["qps"])
         rows[(path_name, f"transformers pipeline, batch {best}")]["best"] = True
 
-        precisions = ("none", "int8") if path_name == "end to end" else ("none",)
+        precisions = args.precisions.split(",") if path_name == "end to end" else ("none",)
         for precision in precisions:
-            name = "odqa fp32" if precision == "none" else "odqa int8"
+            name = RUNNER_NAMES.get(precision, f"odqa {precision}")
             if path_name == "gold passage":
                 # the call's fixed costs (loading the reader, Kiwi, setting up) are those of a one-question call:
                 # questions/s is the marginal rate, as the pipeline's excludes its loading and warm-up
@@ -220,7 +224,7 @@ def main() -> int:
                 rows[(path_name, name)] = {"qps": (len(speed) - 1) / max(seconds - one, 1e-9), "precision": precision}
                 continue
             runner = OdqaRunner(reader_dir, precision)
-            runner.answers(questions[:1], [contexts(questions[0])])  # warm-up (and int8 calibration)
+            runner.answers(questions[:1], [contexts(questions[0])])  # warm-up (int8 calibration, OpenVINO compile)
             start = time.perf_counter()
             runner.answers(speed, [contexts(q) for q in speed])
             row = rows[(path_name, name)] = {"qps": len(speed) / (time.perf_counter() - start), "precision": precision}
