@@ -91,12 +91,12 @@ class InferReaderArguments(WindowArguments):
                 "retriever score of its passage. The default was chosen with bm25 on training articles "
                 "(docs/pipeline.md); other retrievers' scores have other scales."})
     quantize: str = field(default="none", metadata={
-        "help": "Faster CPU reading on CPUs with int8 instructions (AVX-512 VNNI, AVX-VNNI, AMX; on AVX2-only "
-                "CPUs it is no faster, BENCHMARKS.md). int8: the encoder in int8 (weights and activations) with "
-                "OpenVINO, calibrated on --calibration_windows windows, ~2.5x on VNNI, small accuracy cost (needs "
+        "help": "Faster CPU reading. int8: the encoder in int8 (weights and activations) with OpenVINO, for CPUs "
+                "with int8 instructions (AVX-512 VNNI, AVX-VNNI, AMX; on AVX2-only CPUs it is no faster, "
+                "BENCHMARKS.md), calibrated on --calibration_windows windows, ~2.5x on VNNI, small accuracy cost (needs "
                 "`pip install \"odqa[int8]\"`); int8-dynamic: PyTorch dynamic quantization of the Linear layers, "
                 "~1.4x, nothing to install, but it wrecks e5-small (EM 51 -> 12): use it only after checking EM. "
-                "fp32-openvino: the encoder compiled by OpenVINO in float32, the same answers, ~1.3x on any CPU; "
+                "fp32-openvino: the encoder compiled by OpenVINO in float32, the same answers, ~1.3x (2-core AVX-512 EPYC); "
                 "bf16: OpenVINO in bfloat16, ~2.2x on CPUs with bfloat16 instructions (AVX-512 BF16, AMX), float32 "
                 "elsewhere (both: odqa[int8], nothing to calibrate).",
         "choices": list(QUANTIZE_CHOICES)})
