@@ -306,8 +306,8 @@ def test_openvino_unquantized_reader_compiles_on_first_batch_and_matches_fp32(re
     fp32 = ExtractiveReader.from_pretrained(str(reader_dir), window=WINDOW, show_progress=False)
     fast = ExtractiveReader.from_pretrained(str(reader_dir), window=WINDOW, quantize=mode, show_progress=False)
     assert not fast.needs_calibration and not fast.model.calibrated  # compiled on its first batch instead
-    with pytest.raises(ConfigError, match="needs no calibration"):
-        fast.model.calibrate([{"input_ids": [1, 2]}])
+    with pytest.raises(ConfigError, match="only a reader loaded with quantize='int8'"):
+        fast.calibrate(["질문"], [_passages(sample_corpus, 1)])
     questions = ["경복궁이 처음 지어진 해는?", "태양계는 언제 만들어졌나?"]
     passages = [_passages(sample_corpus, 3), _passages(sample_corpus, 2)]
     examples, _ = fp32.build_examples(questions, passages)

@@ -29,7 +29,8 @@ import logging
 import sys
 import time
 import warnings
-from typing import Any, Sequence
+from functools import partial
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -53,7 +54,7 @@ def quantize_reader(model: Any, mode: str | None) -> Any:
     if mode == "int8":
         return StaticInt8Reader(model)
     if mode in OPENVINO_PRECISIONS:
-        return OpenVINOReader(model, OPENVINO_PRECISIONS[mode])
+        return OpenVINOReader(model, mode)
     if mode == "int8-dynamic":
         import torch
         from torch import nn
@@ -168,10 +169,6 @@ class StaticInt8Encoder(_OpenVINOEncoder):
         super().__init__(backbone, num_threads, takes_token_types)
         self.calibration_seconds: float | None = None
 
-    @property
-    def quantized_model(self) -> Any:
-        return self.ov_model
-
     def calibrate(self, inputs: Sequence[dict[str, Sequence[int]]]) -> None:
         """Convert the encoder, quantize it with activation ranges measured on ``inputs``, compile it."""
         if not inputs:
@@ -210,52 +207,36 @@ class OpenVINOEncoder(_OpenVINOEncoder):
         logger.info("encoder compiled by OpenVINO (%s) in %.1f s", self.precision, time.perf_counter() - start)
 
 
-class StaticInt8Reader:
-    """A reader whose encoder runs in OpenVINO int8 (:class:`StaticInt8Encoder`) and whose head runs in PyTorch.
+class _OpenVINOReader:
+    """A reader whose encoder OpenVINO runs and whose head (linear, BiLSTM or CNN) runs in PyTorch on the
+    encoder's output; called like the model: ``reader(input_ids=..., attention_mask=..., token_type_ids=...)``
+    → start/end logits. Subclasses choose the encoder."""
 
-    Call :meth:`calibrate` with a few hundred real windows first (``ExtractiveReader`` does it on
-    the windows it is about to read when nobody did); then it is called like the model:
-    ``reader(input_ids=..., attention_mask=..., token_type_ids=...)`` → start/end logits.
-    """
+    needs_calibration = False
 
-    needs_calibration = True
-    mode = "int8"
-
-    def __init__(self, model: Any, num_threads: int | None = None) -> None:
+    def __init__(self, model: Any, mode: str, encoder: Callable[..., _OpenVINOEncoder],
+                 num_threads: int | None = None) -> None:
         _import_openvino()
         if not hasattr(model, "backbone") or not hasattr(model, "span_logits"):
-            raise ConfigError(f"--quantize {self.mode} needs an odqa reader (backbone + head), got "
+            raise ConfigError(f"--quantize {mode} needs an odqa reader (backbone + head), got "
                               f"{type(model).__name__}; use --quantize int8-dynamic for other models.")
+        self.mode = mode
         self.model = model.eval()
-        self.encoder = self._encoder(model, num_threads)
-
-    def _encoder(self, model: Any, num_threads: int | None) -> _OpenVINOEncoder:
-        return StaticInt8Encoder(model.backbone, num_threads, getattr(model, "_backbone_takes_token_types", True))
+        self.encoder = encoder(model.backbone, num_threads=num_threads,
+                               takes_token_types=getattr(model, "_backbone_takes_token_types", True))
 
     @property
     def calibrated(self) -> bool:
         return self.encoder.calibrated
 
-    @property
-    def calibration_seconds(self) -> float | None:
-        return self.encoder.calibration_seconds
-
-    def eval(self) -> "StaticInt8Reader":
+    def eval(self) -> "_OpenVINOReader":
         return self
-
-    def calibrate(self, windows: Sequence[dict[str, Sequence[int]]]) -> None:
-        """Quantize the encoder with activation ranges measured on ``windows`` (question + passage)."""
-        if not windows:
-            raise ConfigError("int8 calibration needs at least one window (question + passage) to measure.")
-        self.encoder.calibrate(windows)
 
     def __call__(self, input_ids, attention_mask=None, token_type_ids=None, **_: Any):
         """Start/end logits (a ``QuestionAnsweringModelOutput``) for a padded batch of windows."""
         import torch
         from transformers.modeling_outputs import QuestionAnsweringModelOutput
 
-        if self.needs_calibration and not self.calibrated:
-            raise ConfigError("this int8 reader is not calibrated yet: call calibrate(windows) first.")
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         hidden = self.encoder(input_ids, attention_mask, token_type_ids)
@@ -264,27 +245,42 @@ class StaticInt8Reader:
         return QuestionAnsweringModelOutput(start_logits=start_logits, end_logits=end_logits)
 
 
-class OpenVINOReader(StaticInt8Reader):
-    """A reader whose encoder OpenVINO runs unquantized (:class:`OpenVINOEncoder`, ``f32`` or ``bf16``) and whose
-    head runs in PyTorch; compiled on its first batch, so nothing to calibrate."""
+class StaticInt8Reader(_OpenVINOReader):
+    """A reader whose encoder runs in OpenVINO int8 (:class:`StaticInt8Encoder`).
 
-    needs_calibration = False
+    Call :meth:`calibrate` with a few hundred real windows first (``ExtractiveReader`` does it on
+    the windows it is about to read when nobody did); until then a call is refused.
+    """
 
-    def __init__(self, model: Any, precision: str = "f32", num_threads: int | None = None) -> None:
-        self.precision = precision
-        self.mode = {v: k for k, v in OPENVINO_PRECISIONS.items()}.get(precision, precision)
-        super().__init__(model, num_threads)
+    needs_calibration = True
 
-    def _encoder(self, model: Any, num_threads: int | None) -> _OpenVINOEncoder:
-        return OpenVINOEncoder(model.backbone, self.precision, num_threads,
-                               getattr(model, "_backbone_takes_token_types", True))
+    def __init__(self, model: Any, num_threads: int | None = None) -> None:
+        super().__init__(model, "int8", StaticInt8Encoder, num_threads)
 
     @property
     def calibration_seconds(self) -> float | None:
-        return None
+        return self.encoder.calibration_seconds
 
     def calibrate(self, windows: Sequence[dict[str, Sequence[int]]]) -> None:
-        raise ConfigError(f"a --quantize {self.mode} reader needs no calibration (only int8 does).")
+        """Quantize the encoder with activation ranges measured on ``windows`` (question + passage)."""
+        if not windows:
+            raise ConfigError("int8 calibration needs at least one window (question + passage) to measure.")
+        self.encoder.calibrate(windows)
+
+    def __call__(self, input_ids, attention_mask=None, token_type_ids=None, **kwargs: Any):
+        if not self.calibrated:
+            raise ConfigError("this int8 reader is not calibrated yet: call calibrate(windows) first.")
+        return super().__call__(input_ids, attention_mask, token_type_ids, **kwargs)
+
+
+class OpenVINOReader(_OpenVINOReader):
+    """A reader whose encoder OpenVINO runs unquantized (:class:`OpenVINOEncoder`): ``mode`` ``fp32-openvino``
+    or ``bf16``; compiled on its first batch, so nothing to calibrate."""
+
+    def __init__(self, model: Any, mode: str = "fp32-openvino", num_threads: int | None = None) -> None:
+        if mode not in OPENVINO_PRECISIONS:
+            raise ConfigError(f"unknown OpenVINO mode {mode!r}; choose one of {', '.join(OPENVINO_PRECISIONS)}.")
+        super().__init__(model, mode, partial(OpenVINOEncoder, precision=OPENVINO_PRECISIONS[mode]), num_threads)
 
 
 def calibration_sample(windows: dict[str, list], size: int, seed: int = 0) -> list[dict[str, list[int]]]:
