@@ -7,8 +7,8 @@ max_seq_len 384 / doc_stride 128 / max_answer_len 30 / max_question_len 64, CPU,
 * **end to end**: each question against its bm25 top-k passages (odqa bm25 defaults over all passages of
   the half, retrieved once and given to every runner). odqa at each of ``--precisions`` (``ExtractiveReader``,
   as ``inference.py``/``odqa infer --quantize`` read: PyTorch fp32, OpenVINO int8 / fp32 / bf16; odqa's
-  defaults, spans compared across passages with the retriever weight 0.2) and the pipeline (one best span per passage, the question's answer the highest
-  ``score``, as a pipeline user picks it; ``align_to_words=False``);
+  defaults, spans compared across passages with the retriever weight 0.2) and the pipeline (one best span per
+  passage, the question's answer the highest ``score``, as a pipeline user picks it; ``align_to_words=False``);
 * **gold passage**: each question against its own paragraph. odqa as ``train_mrc_v2.py --do_eval`` runs it
   (``train_reader`` with ``do_eval``: features, forward, post-processing) and the pipeline.
 
